@@ -1,0 +1,89 @@
+// Package route holds the route table that discovery builds and the proxy and
+// certificate manager read. It depends on the standard library only.
+//
+// A Table is immutable once New returns: readers share it without locks and a
+// new table replaces it whole (see proxy.Handler and certs.Manager).
+package route
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Mode says where a route's upstream addresses come from.
+type Mode string
+
+const (
+	ModeVIP    Mode = "vip"    // the service's virtual IP on the shared network
+	ModeTasks  Mode = "tasks"  // the IPv4 addresses of the service's running tasks
+	ModeStatic Mode = "static" // addresses from the static routes file
+)
+
+// TLS modes of a route (label `tls`).
+const (
+	TLSAuto = "auto"
+	TLSOff  = "off"
+)
+
+// Upstream schemes (label `scheme`).
+const (
+	SchemeHTTP  = "http"
+	SchemeHTTPS = "https"
+	SchemeH2C   = "h2c"
+)
+
+// DefaultTimeout is the default wait for an upstream's response headers.
+const DefaultTimeout = 60 * time.Second
+
+// Route is one routable unit: a set of hosts and a path prefix in front of a
+// set of upstream addresses. Fields hold parsed, validated values.
+type Route struct {
+	Service   string    // Swarm service name, or the static service's name
+	ServiceID string    // Swarm service ID; empty for static routes
+	Name      string    // route name: "default" or the <name> of ingress.routes.<name>
+	Created   time.Time // service creation time; the older service wins a conflict
+
+	Hosts       []string // lower-case, no port, no trailing dot; "*.example.com" is a wildcard of one label
+	Path        string   // "/" or a prefix without trailing slash, e.g. "/api"
+	Port        uint16   // target port
+	StripPrefix bool
+	TLS         string // TLSAuto or TLSOff
+	Redirect    bool   // with TLSAuto: redirect plain HTTP to HTTPS (308)
+	Mode        Mode
+	Network     string           // the network name upstreams are reached on; empty for static
+	Upstreams   []netip.AddrPort // IPv4 only; empty while no task runs
+	Scheme      string           // SchemeHTTP, SchemeHTTPS or SchemeH2C
+	Stream      bool             // flush every write whatever the content type
+	Timeout     time.Duration    // response header timeout; 0 means DefaultTimeout
+	MaxBody     int64            // largest request body in bytes; 0 means unlimited
+	BasicAuth   []BasicUser      // non-empty: require one of these users
+	Allow       []netip.Prefix   // non-empty: only these client networks
+	Headers     []Header         // response headers to set, sorted by name
+	Priority    int
+}
+
+// BasicUser is one `auth.basic` credential; Hash is a bcrypt hash.
+type BasicUser struct {
+	User string
+	Hash []byte
+}
+
+// Header is one `headers.<Name>` response header.
+type Header struct {
+	Name  string // canonical MIME header key
+	Value string
+}
+
+// ID names the route for logs, metrics and the API: "<service>/<route>".
+func (r *Route) ID() string { return r.Service + "/" + r.Name }
+
+// TLSAuto reports whether the route wants HTTPS with an automatic certificate.
+func (r *Route) TLSAuto() bool { return r.TLS != TLSOff }
+
+// Error is a problem with one service's labels (or the routes file), or a
+// conflict between two routes. It never stops other routes from serving.
+type Error struct {
+	Service string `json:"service"`
+	Label   string `json:"label"`
+	Error   string `json:"error"`
+}

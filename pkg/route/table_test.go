@@ -1,0 +1,104 @@
+package route
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func rt(service, name string, hosts []string, path string, prio int, created int) *Route {
+	return &Route{Service: service, Name: name, Hosts: hosts, Path: path, Priority: prio,
+		Created: time.Unix(int64(created), 0), TLS: TLSAuto, Mode: ModeVIP}
+}
+
+func TestMatch(t *testing.T) {
+	tbl := New(Snapshot{Routes: []*Route{
+		rt("web", "default", []string{"example.com"}, "/", 0, 1),
+		rt("api", "default", []string{"example.com"}, "/api", 0, 1),
+		rt("apiv2", "default", []string{"example.com"}, "/api/v2", 0, 1),
+		rt("wild", "default", []string{"*.example.com"}, "/", 0, 1),
+		rt("wildapi", "default", []string{"*.example.com"}, "/x", 0, 1),
+		rt("exactsub", "default", []string{"a.example.com"}, "/only", 0, 1),
+	}})
+	tests := []struct {
+		name, host, path, want string
+	}{
+		{name: "root", host: "example.com", path: "/", want: "web"},
+		{name: "prefix exact", host: "example.com", path: "/api", want: "api"},
+		{name: "prefix segment", host: "example.com", path: "/api/x", want: "api"},
+		{name: "no partial segment", host: "example.com", path: "/apix", want: "web"},
+		{name: "longest prefix", host: "example.com", path: "/api/v2/users", want: "apiv2"},
+		{name: "host case and port", host: "EXAMPLE.com:8080", path: "/api", want: "api"},
+		{name: "trailing dot", host: "example.com.", path: "/", want: "web"},
+		{name: "wildcard one label", host: "b.example.com", path: "/", want: "wild"},
+		{name: "wildcard path", host: "b.example.com", path: "/x/y", want: "wildapi"},
+		{name: "wildcard not two labels", host: "a.b.example.com", path: "/", want: ""},
+		{name: "wildcard not apex", host: "other.com", path: "/", want: ""},
+		{name: "exact beats wildcard", host: "a.example.com", path: "/only/1", want: "exactsub"},
+		{name: "exact falls back to wildcard path", host: "a.example.com", path: "/else", want: "wild"},
+		{name: "unknown host", host: "nope.org", path: "/", want: ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ""
+			if r := tbl.Match(tc.host, tc.path); r != nil {
+				got = r.Service
+			}
+			if got != tc.want {
+				t.Fatalf("Match(%q, %q) = %q, want %q", tc.host, tc.path, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestConflictsDeterministic(t *testing.T) {
+	routes := []*Route{
+		rt("old", "default", []string{"a.com"}, "/", 0, 1),
+		rt("new", "default", []string{"a.com", "b.com"}, "/", 0, 2),
+		rt("high", "default", []string{"c.com"}, "/", 5, 9),
+		rt("low", "default", []string{"c.com"}, "/", 1, 1),
+	}
+	for i := 0; i < 20; i++ {
+		shuffled := append([]*Route(nil), routes...)
+		rand.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		tbl := New(Snapshot{Routes: shuffled, LabelPrefix: "ingress."})
+		if got := tbl.Match("a.com", "/").Service; got != "old" {
+			t.Fatalf("a.com: got %s, want old (older service wins)", got)
+		}
+		if got := tbl.Match("b.com", "/").Service; got != "new" {
+			t.Fatalf("b.com: got %s, want new (no conflict there)", got)
+		}
+		if got := tbl.Match("c.com", "/").Service; got != "high" {
+			t.Fatalf("c.com: got %s, want high (priority wins)", got)
+		}
+		if len(tbl.Errors) != 2 || tbl.Errors[0].Service != "low" || tbl.Errors[1].Service != "new" ||
+			tbl.Errors[1].Label != "ingress.host" {
+			t.Fatalf("conflict errors = %+v", tbl.Errors)
+		}
+	}
+}
+
+func TestTLSHostsAndView(t *testing.T) {
+	off := rt("plain", "default", []string{"plain.com"}, "/", 0, 1)
+	off.TLS = TLSOff
+	on := rt("secure", "default", []string{"secure.com", "*.wild.com"}, "/", 0, 1)
+	on.Upstreams = []netip.AddrPort{netip.MustParseAddrPort("10.0.1.5:8080")}
+	tbl := New(Snapshot{Generation: 3, Routes: []*Route{off, on}})
+	if hs := tbl.TLSHosts(); len(hs) != 1 || hs[0] != "secure.com" {
+		t.Fatalf("TLSHosts = %v", hs)
+	}
+	for host, want := range map[string]bool{"secure.com": true, "x.wild.com": true, "plain.com": false, "y.x.wild.com": false, "other.com": false} {
+		if got := tbl.TLSHost(host); got != want {
+			t.Errorf("TLSHost(%q) = %v, want %v", host, got, want)
+		}
+	}
+	v := tbl.View()
+	if v.Generation != 3 || len(v.Routes) != 2 || v.Routes[1].Upstreams[0] != "10.0.1.5:8080" || v.Errors == nil {
+		t.Fatalf("View = %+v", v)
+	}
+	var nilTable *Table
+	if nilTable.Match("a", "/") != nil || nilTable.TLSHost("a") || nilTable.View().Routes == nil {
+		t.Fatal("nil table must match nothing")
+	}
+}

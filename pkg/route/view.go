@@ -1,0 +1,46 @@
+package route
+
+import "time"
+
+// View is the JSON shape of GET /api/routes (see SPEC.md).
+type View struct {
+	Generation uint64      `json:"generation"`
+	UpdatedAt  time.Time   `json:"updated_at"`
+	Routes     []RouteView `json:"routes"`
+	Errors     []Error     `json:"errors"`
+}
+
+// RouteView is one route in View.
+type RouteView struct {
+	Service      string   `json:"service"`
+	Route        string   `json:"route"`
+	Hosts        []string `json:"hosts"`
+	Path         string   `json:"path"`
+	UpstreamMode Mode     `json:"upstream_mode"`
+	Network      string   `json:"network"`
+	Upstreams    []string `json:"upstreams"`
+	TLS          string   `json:"tls"`
+	Stream       bool     `json:"stream"`
+}
+
+// View returns the table in its API shape. Slices are never nil, so they
+// encode as [] rather than null.
+func (t *Table) View() View {
+	v := View{Routes: []RouteView{}, Errors: []Error{}}
+	if t == nil {
+		return v
+	}
+	v.Generation, v.UpdatedAt = t.Generation, t.UpdatedAt.UTC()
+	for _, r := range t.Routes {
+		ups := make([]string, 0, len(r.Upstreams))
+		for _, u := range r.Upstreams {
+			ups = append(ups, u.String())
+		}
+		v.Routes = append(v.Routes, RouteView{
+			Service: r.Service, Route: r.Name, Hosts: append([]string{}, r.Hosts...), Path: r.Path,
+			UpstreamMode: r.Mode, Network: r.Network, Upstreams: ups, TLS: r.TLS, Stream: r.Stream,
+		})
+	}
+	v.Errors = append(v.Errors, t.Errors...)
+	return v
+}
