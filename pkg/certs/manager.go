@@ -24,8 +24,17 @@ type Config struct {
 	CARoots    string                // optional PEM file of roots to trust for the CA
 	Email      string                // optional ACME contact
 	Cache      autocert.Cache        // nil: a directory cache in DataDir
+	Locker     Locker                // nil: issuance is locked within this process only
 	Logger     zerolog.Logger        // default disabled
 	Registerer prometheus.Registerer // nil: no metrics
+}
+
+// Locker serialises certificate orders across instances that share a Cache:
+// only the holder of the lock for a host orders its certificate; the others
+// wait and then read it from the cache. Lock blocks until the lock is held or
+// ctx ends; the returned unlock releases it.
+type Locker interface {
+	Lock(ctx context.Context, name string) (unlock func(), err error)
 }
 
 // Status is one entry of GET /api/certs.
