@@ -1,0 +1,294 @@
+package main
+
+import (
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Config holds every setting of SPEC.md, validated.
+type Config struct {
+	HTTPAddr       string
+	HTTPSAddr      string
+	AdminAddr      string
+	Networks       []string
+	RoutesFile     string
+	LabelPrefix    string
+	ACMEEmail      string
+	ACMECA         string
+	ACMECARoots    string
+	DataDir        string
+	CertsDir       string
+	Cache          string // "dir" or "swarm"
+	CacheKeyFile   string
+	TrustedProxies []netip.Prefix
+	ShutdownGrace  time.Duration
+	LogLevel       zerolog.Level
+	LogFormat      string // "json" or "console"
+}
+
+// setting is one INGRESS_* variable: its default and its flag.
+type setting struct {
+	env, def, usage string
+}
+
+var settings = []setting{
+	{"INGRESS_HTTP_ADDR", ":80", "HTTP listener (ACME HTTP-01, redirects, plain routes)"},
+	{"INGRESS_HTTPS_ADDR", ":443", "HTTPS listener"},
+	{"INGRESS_ADMIN_ADDR", "127.0.0.1:8080", "admin listener: /healthz /readyz /metrics /api/routes /api/certs /"},
+	{"INGRESS_NETWORK", "", "comma-separated networks to reach services on (default: the overlay networks of the ingress's own container)"},
+	{"INGRESS_ROUTES_FILE", "", "YAML file of static routes, watched for changes"},
+	{"INGRESS_LABEL_PREFIX", "ingress.", "prefix of the service labels read"},
+	{"INGRESS_ACME_EMAIL", "", "ACME account contact"},
+	{"INGRESS_ACME_CA", "https://acme-v02.api.letsencrypt.org/directory", "ACME directory URL"},
+	{"INGRESS_ACME_CA_ROOTS", "", "PEM file of roots to trust for the ACME server"},
+	{"INGRESS_DATA_DIR", "/data", "ACME account, certificates, state"},
+	{"INGRESS_CERTS_DIR", "", "user-supplied <name>.crt + <name>.key pairs"},
+	{"INGRESS_CACHE", "dir", "ACME cache: dir (in INGRESS_DATA_DIR) or swarm (Swarm configs, encrypted)"},
+	{"INGRESS_CACHE_KEY_FILE", "/run/secrets/ingress-cache-key", "with INGRESS_CACHE=swarm: file holding the 32-byte key"},
+	{"INGRESS_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is believed"},
+	{"INGRESS_SHUTDOWN_GRACE", "30s", "drain time on SIGTERM"},
+	{"INGRESS_LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"INGRESS_LOG_FORMAT", "json", "json or console"},
+}
+
+// flagName turns INGRESS_HTTP_ADDR into ingress-http-addr.
+func flagName(env string) string {
+	return strings.ToLower(strings.ReplaceAll(env, "_", "-"))
+}
+
+// loadSettings reads every setting from the environment, then lets flags of
+// the same name (lower-kebab case) override it. It does not validate.
+func loadSettings(name string, args []string, getenv func(string) string, output io.Writer) (map[string]string, []string, error) {
+	values := make(map[string]string, len(settings))
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(output)
+	for _, s := range settings {
+		v, ok := lookup(getenv, s.env)
+		if !ok {
+			v = s.def
+		}
+		values[s.env] = v
+		env := s.env
+		fs.Func(flagName(env), fmt.Sprintf("%s (env %s, default %q)", s.usage, env, s.def), func(v string) error {
+			values[env] = v
+			return nil
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	return values, fs.Args(), nil
+}
+
+// lookup treats a variable set to the empty string as unset, so that
+// `INGRESS_X=` in a stack file means "default".
+func lookup(getenv func(string) string, key string) (string, bool) {
+	v := strings.TrimSpace(getenv(key))
+	return v, v != ""
+}
+
+// parseConfig validates the settings and reports all problems at once, each
+// naming the setting and what to do. With serve false (for `ingress check`),
+// the settings only serving uses (listeners, ACME, directories, cache) are not
+// checked, so check runs anywhere.
+func parseConfig(values map[string]string, serve bool) (Config, error) {
+	var errs []error
+	bad := func(env, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s=%q: %s", env, values[env], fmt.Sprintf(format, a...)))
+	}
+	c := Config{
+		HTTPAddr:     values["INGRESS_HTTP_ADDR"],
+		HTTPSAddr:    values["INGRESS_HTTPS_ADDR"],
+		AdminAddr:    values["INGRESS_ADMIN_ADDR"],
+		Networks:     splitList(values["INGRESS_NETWORK"]),
+		RoutesFile:   values["INGRESS_ROUTES_FILE"],
+		LabelPrefix:  values["INGRESS_LABEL_PREFIX"],
+		ACMEEmail:    values["INGRESS_ACME_EMAIL"],
+		ACMECA:       values["INGRESS_ACME_CA"],
+		ACMECARoots:  values["INGRESS_ACME_CA_ROOTS"],
+		DataDir:      values["INGRESS_DATA_DIR"],
+		CertsDir:     values["INGRESS_CERTS_DIR"],
+		Cache:        values["INGRESS_CACHE"],
+		CacheKeyFile: values["INGRESS_CACHE_KEY_FILE"],
+		LogFormat:    values["INGRESS_LOG_FORMAT"],
+	}
+
+	if c.RoutesFile != "" {
+		if fi, err := os.Stat(c.RoutesFile); err != nil {
+			bad("INGRESS_ROUTES_FILE", "%v; mount the file (e.g. as a Swarm config) or unset the variable", err)
+		} else if fi.IsDir() {
+			bad("INGRESS_ROUTES_FILE", "is a directory; name the YAML file itself")
+		}
+	}
+	if c.LabelPrefix == "" || !strings.HasSuffix(c.LabelPrefix, ".") || strings.ContainsAny(c.LabelPrefix, " \t=") {
+		bad("INGRESS_LABEL_PREFIX", "must be a label prefix ending in a dot, e.g. \"ingress.\"")
+	}
+	switch lvl := strings.ToLower(values["INGRESS_LOG_LEVEL"]); lvl {
+	case "debug", "info", "warn", "error":
+		c.LogLevel, _ = zerolog.ParseLevel(lvl)
+	default:
+		bad("INGRESS_LOG_LEVEL", "must be debug, info, warn or error")
+	}
+	if c.LogFormat != "json" && c.LogFormat != "console" {
+		bad("INGRESS_LOG_FORMAT", "must be json or console")
+	}
+	if serve {
+		c.checkServing(values, bad)
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("invalid settings (nothing was started):\n%w", errors.Join(errs...))
+	}
+	return c, nil
+}
+
+// checkServing validates, and fills in, the settings only `serve` uses.
+func (c *Config) checkServing(values map[string]string, bad func(env, format string, a ...any)) {
+	addrs := map[string]string{}
+	for _, env := range []string{"INGRESS_HTTP_ADDR", "INGRESS_HTTPS_ADDR", "INGRESS_ADMIN_ADDR"} {
+		if err := checkListenAddr(values[env]); err != nil {
+			bad(env, "%v; use host:port, e.g. \":80\" or \"127.0.0.1:8080\"", err)
+			continue
+		}
+		if other, dup := addrs[values[env]]; dup {
+			bad(env, "is the same address as %s; give each listener its own port", other)
+		}
+		addrs[values[env]] = env
+	}
+
+	if c.ACMEEmail != "" && !strings.Contains(c.ACMEEmail, "@") {
+		bad("INGRESS_ACME_EMAIL", "is not an e-mail address; set a contact like ops@example.com or unset it")
+	}
+	if u, err := url.Parse(c.ACMECA); err != nil || u.Scheme != "https" || u.Host == "" {
+		bad("INGRESS_ACME_CA", "must be the https:// URL of an ACME directory, e.g. https://acme-staging-v02.api.letsencrypt.org/directory")
+	}
+	if c.ACMECARoots != "" {
+		if err := checkRoots(c.ACMECARoots); err != nil {
+			bad("INGRESS_ACME_CA_ROOTS", "%v; point it at a readable PEM file of CA certificates, or unset it to trust the system roots", err)
+		}
+	}
+	if err := checkWritableDir(c.DataDir); err != nil {
+		bad("INGRESS_DATA_DIR", "%v; mount a writable volume there (the stack example uses one)", err)
+	}
+	if c.CertsDir != "" {
+		if fi, err := os.Stat(c.CertsDir); err != nil || !fi.IsDir() {
+			bad("INGRESS_CERTS_DIR", "is not a readable directory; mount the <name>.crt/<name>.key files there or unset it")
+		}
+	}
+	switch c.Cache {
+	case "dir":
+	case "swarm":
+		if _, err := os.Stat(c.CacheKeyFile); err != nil {
+			bad("INGRESS_CACHE_KEY_FILE", "%v; with INGRESS_CACHE=swarm create a key with `openssl rand 32 | docker secret create ingress-cache-key -` and mount the secret", err)
+		}
+	default:
+		bad("INGRESS_CACHE", "must be dir or swarm")
+	}
+
+	for _, s := range splitList(values["INGRESS_TRUSTED_PROXIES"]) {
+		p, err := parsePrefix(s)
+		if err != nil {
+			bad("INGRESS_TRUSTED_PROXIES", "%q is not a CIDR or IP address; list networks like 10.0.0.0/8,192.0.2.1", s)
+			continue
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p)
+	}
+	grace, err := time.ParseDuration(values["INGRESS_SHUTDOWN_GRACE"])
+	if err != nil || grace < 0 {
+		bad("INGRESS_SHUTDOWN_GRACE", "must be a duration like 30s or 2m")
+	}
+	c.ShutdownGrace = grace
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+func checkListenAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("not a host:port address")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
+		return fmt.Errorf("host %q is neither an IP address nor a hostname", host)
+	}
+	return nil
+}
+
+func validHostname(h string) bool {
+	if len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func checkRoots(path string) error {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+		return errors.New("holds no PEM certificate")
+	}
+	return nil
+}
+
+// checkWritableDir creates dir if needed and proves a file can be written in it.
+func checkWritableDir(dir string) error {
+	if dir == "" {
+		return errors.New("is empty")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return fmt.Errorf("not writable: %w", err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(filepath.Clean(name))
+}

@@ -1,0 +1,45 @@
+package main
+
+import (
+	_ "embed"
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/swarm-ingress/swarm-ingress/pkg/certs"
+	"github.com/swarm-ingress/swarm-ingress/pkg/route"
+)
+
+//go:embed status.html
+var statusHTML string
+
+var statusTmpl = template.Must(template.New("status").Funcs(template.FuncMap{
+	"ago": func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return time.Since(t).Round(time.Second).String() + " ago"
+	},
+	"date": func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	},
+}).Parse(statusHTML))
+
+type statusData struct {
+	Version string
+	Ready   bool
+	Table   route.View
+	Certs   []certs.Status
+}
+
+// statusPage renders the same data as /api/routes and /api/certs for humans.
+func (a *app) statusPage(w http.ResponseWriter, r *http.Request) {
+	data := statusData{Version: version, Ready: a.ready.Load(), Table: a.table.Load().View(), Certs: a.certs.Status()}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := statusTmpl.Execute(w, data); err != nil {
+		a.log.Error().Err(err).Msg("render status page")
+	}
+}
