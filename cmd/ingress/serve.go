@@ -26,6 +26,12 @@ import (
 type listenFunc func(network, addr string) (net.Listener, error)
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stderr, stdout io.Writer) error {
+	return serveWith(ctx, args, getenv, stderr, stdout, net.Listen)
+}
+
+// serveWith is runServe with the listen function injected: settings and every
+// component are checked before anything binds.
+func serveWith(ctx context.Context, args []string, getenv func(string) string, stderr, stdout io.Writer, listen listenFunc) error {
 	values, rest, err := loadSettings("ingress serve", args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -45,7 +51,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	return a.run(ctx, net.Listen)
+	return a.run(ctx, listen)
 }
 
 // app is one running ingress: discovery feeding the proxy and the
@@ -64,8 +70,7 @@ type app struct {
 // newApp builds every component; nothing listens yet. A component that
 // refuses its configuration (say, an unusable cache key) fails here.
 func newApp(cfg Config, log zerolog.Logger) (*app, error) {
-	a := &app{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
-	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a := &app{cfg: cfg, log: log, registry: newRegistry()}
 
 	docker, err := discovery.NewClient()
 	if err != nil {
@@ -106,6 +111,13 @@ func newApp(cfg Config, log zerolog.Logger) (*app, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// newRegistry is the admin /metrics registry, with Go and process metrics.
+func newRegistry() *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return r
 }
 
 // publish hands a new table to every reader. Each stores it atomically.
