@@ -1,0 +1,200 @@
+package discovery
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/swarm-ingress/swarm-ingress/pkg/route"
+)
+
+// defaultLabelPrefix is used by Build when Input.LabelPrefix is empty.
+const defaultLabelPrefix = "ingress."
+
+// Build turns services and static services into routes, and reports every
+// problem found. It is pure, and its result does not depend on the order of
+// the services, their tasks or networks, or the ingress's networks. Conflicts
+// between routes are left to route.New, which the caller runs on the result:
+//
+//	routes, errs := Build(in)
+//	table := route.New(route.Snapshot{Routes: routes, Errors: errs, LabelPrefix: in.LabelPrefix, ...})
+//
+// A route's network is its `network` label (a network of the ingress, by
+// name, that the service is attached to), else the network the service
+// shares with the ingress; when it shares several, the one whose name sorts
+// first (set `network` to choose another). Its upstreams are IPv4 only:
+// in vip mode (the default) the service's virtual IP on that network; in
+// tasks mode (`upstream=tasks`, and every dnsrr service) the addresses of
+// its running tasks there, sorted, possibly none; in static mode the
+// addresses of the routes file. A route that cannot be placed is not built.
+func Build(in Input) ([]*route.Route, []route.Error) {
+	prefix := cmp.Or(in.LabelPrefix, defaultLabelPrefix)
+	b := builder{prefix: prefix, nets: slices.Clone(in.Networks)}
+	slices.SortFunc(b.nets, func(a, c Network) int {
+		return cmp.Or(strings.Compare(a.Name, c.Name), strings.Compare(a.ID, c.ID))
+	})
+	names := make(map[string]int, len(in.Services)+len(in.Static))
+	for i := range in.Services {
+		b.service(&in.Services[i])
+		names[in.Services[i].Name]++
+	}
+	for _, st := range in.Static {
+		names[st.Name]++
+	}
+	for i := range in.Static {
+		st := &in.Static[i]
+		if names[st.Name] > 1 {
+			b.fail(st.Name, "", "the routes file names a service %q more than once, or a Swarm service has the same name: rename it in the routes file", st.Name)
+			continue
+		}
+		b.static(st)
+	}
+	slices.SortFunc(b.routes, func(a, c *route.Route) int {
+		return cmp.Or(strings.Compare(a.Service, c.Service), strings.Compare(a.Name, c.Name), strings.Compare(a.ServiceID, c.ServiceID))
+	})
+	slices.SortFunc(b.errs, func(a, c route.Error) int {
+		return cmp.Or(strings.Compare(a.Service, c.Service), strings.Compare(a.Label, c.Label), strings.Compare(a.Error, c.Error))
+	})
+	return b.routes, slices.Compact(b.errs)
+}
+
+type builder struct {
+	prefix string
+	nets   []Network // the ingress's networks, sorted by name
+	routes []*route.Route
+	errs   []route.Error
+}
+
+func (b *builder) fail(service, label, format string, args ...any) {
+	b.errs = append(b.errs, route.Error{Service: service, Label: label, Error: fmt.Sprintf(format, args...)})
+}
+
+func (b *builder) parse(service string, labels map[string]string) []Spec {
+	specs, errs := ParseLabels(b.prefix, labels)
+	for _, e := range errs {
+		e.Service = service
+		b.errs = append(b.errs, e)
+	}
+	return specs
+}
+
+func (b *builder) service(svc *Service) {
+	for _, s := range b.parse(svc.Name, svc.Labels) {
+		n, ok := b.network(svc, &s)
+		if !ok {
+			continue
+		}
+		r := s.Route
+		r.Service, r.ServiceID, r.Created, r.Network = svc.Name, svc.ID, svc.Created, n.Name
+		dnsrr := svc.EndpointMode == "dnsrr"
+		switch {
+		case s.Upstream == route.ModeVIP && dnsrr:
+			b.fail(svc.Name, s.Label(b.prefix, "upstream"), "service %s uses endpoint mode dnsrr, which has no virtual IP: set upstream to tasks or remove it", svc.Name)
+			continue
+		case s.Upstream == route.ModeTasks || dnsrr:
+			r.Mode = route.ModeTasks
+			r.Upstreams = taskUpstreams(svc.Tasks, n.ID, r.Port)
+		default:
+			vip := svc.VIPs[n.ID].Unmap()
+			if !vip.Is4() {
+				b.fail(svc.Name, s.Label(b.prefix, "upstream"), "service %s has no IPv4 virtual IP on network %q (is its endpoint mode vip?): set upstream to tasks to use its tasks' addresses", svc.Name, n.Name)
+				continue
+			}
+			r.Mode = route.ModeVIP
+			r.Upstreams = []netip.AddrPort{netip.AddrPortFrom(vip, r.Port)}
+		}
+		b.routes = append(b.routes, &r)
+	}
+}
+
+// network picks the ingress network a route reaches its service on, or
+// reports why there is none.
+func (b *builder) network(svc *Service, s *Spec) (Network, bool) {
+	if s.Network != "" {
+		i := slices.IndexFunc(b.nets, func(n Network) bool { return n.Name == s.Network })
+		if i < 0 {
+			b.fail(svc.Name, s.Label(b.prefix, "network"), "the ingress is not attached to network %q (it is on: %s): attach the ingress to it, or name one of those",
+				s.Network, b.netNames())
+			return Network{}, false
+		}
+		if !slices.Contains(svc.Networks, b.nets[i].ID) {
+			b.fail(svc.Name, s.Label(b.prefix, "network"), "service %s is not attached to network %q: run `docker service update --network-add %s %s`",
+				svc.Name, s.Network, s.Network, svc.Name)
+			return Network{}, false
+		}
+		return b.nets[i], true
+	}
+	for _, n := range b.nets {
+		if slices.Contains(svc.Networks, n.ID) {
+			return n, true
+		}
+	}
+	if len(b.nets) == 0 {
+		b.fail(svc.Name, b.prefix+"network", "service %s cannot be reached: the ingress is on no network (set INGRESS_NETWORK or attach the ingress to an overlay network)", svc.Name)
+	} else {
+		b.fail(svc.Name, b.prefix+"network", "service %s shares no network with the ingress: attach it to one of %s, e.g. `docker service update --network-add %s %s`",
+			svc.Name, b.netNames(), b.nets[0].Name, svc.Name)
+	}
+	return Network{}, false
+}
+
+func (b *builder) netNames() string {
+	if len(b.nets) == 0 {
+		return "none"
+	}
+	names := make([]string, len(b.nets))
+	for i, n := range b.nets {
+		names[i] = n.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// taskUpstreams returns the tasks' IPv4 addresses on network netID, sorted,
+// without duplicates.
+func taskUpstreams(tasks []Task, netID string, port uint16) []netip.AddrPort {
+	var ups []netip.AddrPort
+	for _, t := range tasks {
+		if a := t.Addrs[netID].Unmap(); a.Is4() {
+			ups = append(ups, netip.AddrPortFrom(a, port))
+		}
+	}
+	slices.SortFunc(ups, netip.AddrPort.Compare)
+	return slices.Compact(ups)
+}
+
+// staticForbidden lists the keys that make no sense for a static service, whose
+// upstreams are given, port included, by the routes file.
+var staticForbidden = map[string]string{
+	"network":  "a static service is not on a Docker network",
+	"upstream": "a static service's upstreams are the routes file's upstreams",
+	"port":     "a static service's upstreams carry their port (upstreams: [\"host:port\"])",
+}
+
+func (b *builder) static(st *StaticService) {
+	var ups []netip.AddrPort
+	for _, u := range st.Upstreams {
+		if a := u.Addr().Unmap(); a.Is4() && u.Port() != 0 {
+			ups = append(ups, netip.AddrPortFrom(a, u.Port()))
+		}
+	}
+	slices.SortFunc(ups, netip.AddrPort.Compare)
+	ups = slices.Compact(ups)
+	if len(ups) == 0 {
+		b.fail(st.Name, "upstreams", "static service %s has no IPv4 upstream (host:port)", st.Name)
+		return
+	}
+next:
+	for _, s := range b.parse(st.Name, st.Labels) {
+		for _, key := range []string{"network", "port", "upstream"} {
+			if full, ok := s.Labels[key]; ok {
+				b.fail(st.Name, full, "remove this label: %s", staticForbidden[key])
+				continue next
+			}
+		}
+		r := s.Route
+		r.Service, r.Mode, r.Port, r.Upstreams = st.Name, route.ModeStatic, 0, slices.Clone(ups)
+		b.routes = append(b.routes, &r)
+	}
+}

@@ -1,0 +1,203 @@
+package discovery
+
+import (
+	"fmt"
+	"maps"
+	"net/textproto"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/swarm-ingress/swarm-ingress/pkg/route"
+)
+
+// Spec is one route as a service's labels describe it, defaults applied.
+// Every label-derived field of Route is set; Service, ServiceID, Created,
+// Mode, Network and Upstreams are left for Build, which reads Upstream and
+// Network to place the route.
+type Spec struct {
+	Route    route.Route
+	Upstream route.Mode        // the `upstream` label: route.ModeVIP or route.ModeTasks; "" when not set
+	Network  string            // the `network` label; "" when not set
+	Labels   map[string]string // each key in effect ("port", "headers.X-Frame-Options") -> the full label it came from
+}
+
+// Label returns the full label that set key for this route, or the label
+// that would set it (prefix + key for the default route, prefix +
+// "routes.<name>." + key for a named one).
+func (s *Spec) Label(prefix, key string) string {
+	if full, ok := s.Labels[key]; ok {
+		return full
+	}
+	return routeLabel(prefix, s.Route.Name, key)
+}
+
+// DefaultRoute is the name of the route made by the top-level `host` label.
+const DefaultRoute = "default"
+
+const routesPart = "routes." // named routes: <prefix>routes.<name>.<key>
+
+var routeName = regexp.MustCompile(`^[a-z0-9-]+$`)
+
+// labelValue is one label under the prefix: its full key and value, and the
+// full key of an earlier label it duplicates (e.g. headers.x-a vs headers.X-A).
+type labelValue struct {
+	full, value, dupOf string
+}
+
+// ParseLabels turns a service's labels into route specs, sorted by route
+// name, and the problems found, sorted by label. It is pure.
+//
+// Labels not under prefix are ignored. The top-level keys (<prefix><key>) are
+// defaults for every named route (<prefix>routes.<name>.<key>, the name
+// matching [a-z0-9-]+); a top-level host also makes the route "default".
+//
+// Bad labels never half-apply: a route is produced only when every key in
+// effect for it (its own and the defaults it inherits) is known and valid.
+// A bad named-route key drops that route only; a bad top-level key drops
+// every route that inherits it (a named route that sets the same key itself
+// does not inherit it); an unknown top-level key drops every route. Each
+// problem is reported once, naming the full label.
+func ParseLabels(prefix string, labels map[string]string) ([]Spec, []route.Error) {
+	errs := map[route.Error]struct{}{}
+	fail := func(label, format string, args ...any) {
+		errs[route.Error{Label: label, Error: fmt.Sprintf(format, args...)}] = struct{}{}
+	}
+
+	top, named, anyRoute := splitLabels(prefix, labels, fail)
+
+	// Report bad top-level keys even when no route uses them.
+	var scratch Spec
+	for _, k := range slices.Sorted(maps.Keys(top)) {
+		if err := applyLabel(&scratch, k, top[k]); err != nil {
+			fail(top[k].full, "%s", err)
+		}
+	}
+
+	names := slices.Sorted(maps.Keys(named))
+	if _, ok := top["host"]; ok {
+		names = append([]string{DefaultRoute}, names...)
+	}
+	var specs []Spec
+	for _, name := range names {
+		eff := maps.Clone(top)
+		maps.Copy(eff, named[name])
+		s, ok := buildSpec(prefix, name, eff, fail)
+		if ok {
+			specs = append(specs, s)
+		}
+	}
+
+	if len(names) == 0 && len(top) > 0 && !anyRoute {
+		fail(prefix+"host", "the service has %s labels but no host, so it is not routed: set %shost (or %sroutes.<name>.host)",
+			prefix, prefix, prefix)
+	}
+	return specs, sortedErrors(errs)
+}
+
+// splitLabels sorts the labels under prefix into top-level keys and named
+// routes, normalising header keys. Malformed route labels are reported.
+// anyRoute reports whether there was any route label, even a malformed one.
+func splitLabels(prefix string, labels map[string]string, fail func(label, format string, args ...any)) (top map[string]labelValue, named map[string]map[string]labelValue, anyRoute bool) {
+	top = map[string]labelValue{}
+	named = map[string]map[string]labelValue{}
+	add := func(m map[string]labelValue, key string, lv labelValue) {
+		if prev, ok := m[key]; ok {
+			lv.dupOf = prev.full
+		}
+		m[key] = lv
+	}
+	for _, full := range slices.Sorted(maps.Keys(labels)) {
+		key, ok := strings.CutPrefix(full, prefix)
+		if !ok {
+			continue
+		}
+		lv := labelValue{full: full, value: labels[full]}
+		rest, isRoute := strings.CutPrefix(key, routesPart)
+		if !isRoute {
+			add(top, normalizeKey(key), lv)
+			continue
+		}
+		anyRoute = true
+		name, sub, ok := strings.Cut(rest, ".")
+		switch {
+		case !ok || sub == "":
+			fail(full, "a route label reads %sroutes.<name>.<key> (e.g. %sroutes.api.host); this one has no key", prefix, prefix)
+		case name == DefaultRoute:
+			fail(full, "route name %q is reserved for the top-level keys (%shost and the rest); pick another name", name, prefix)
+		case !routeName.MatchString(name):
+			fail(full, "route name %q may only hold lower-case letters, digits and '-' (e.g. api-v2)", name)
+		default:
+			if named[name] == nil {
+				named[name] = map[string]labelValue{}
+			}
+			add(named[name], normalizeKey(sub), lv)
+		}
+	}
+	return top, named, anyRoute
+}
+
+// normalizeKey canonicalises the header name of a headers.<Name> key so that
+// a route's header overrides a default of the same name whatever its case.
+func normalizeKey(key string) string {
+	if name, ok := strings.CutPrefix(key, headersPart); ok && name != "" {
+		return headersPart + textproto.CanonicalMIMEHeaderKey(name)
+	}
+	return key
+}
+
+// buildSpec applies every key in effect for one route. It reports false if
+// any key is bad (every problem is reported) or the route has no host.
+func buildSpec(prefix, name string, eff map[string]labelValue, fail func(label, format string, args ...any)) (Spec, bool) {
+	s := Spec{Labels: make(map[string]string, len(eff))}
+	s.Route = route.Route{
+		Name:     name,
+		Path:     "/",
+		Port:     80,
+		TLS:      route.TLSAuto,
+		Redirect: true,
+		Scheme:   route.SchemeHTTP,
+		Timeout:  route.DefaultTimeout,
+	}
+	ok := true
+	for _, k := range slices.Sorted(maps.Keys(eff)) {
+		lv := eff[k]
+		s.Labels[k] = lv.full
+		if err := applyLabel(&s, k, lv); err != nil {
+			fail(lv.full, "%s", err)
+			ok = false
+		}
+	}
+	if ok && len(s.Route.Hosts) == 0 {
+		fail(routeLabel(prefix, name, "host"), "route %q has no host: set %s, or %shost as a default for every route",
+			name, routeLabel(prefix, name, "host"), prefix)
+		ok = false
+	}
+	if !ok {
+		return Spec{}, false
+	}
+	if s.Route.TLS == route.TLSOff {
+		s.Route.Redirect = false // nothing to redirect to
+	}
+	slices.SortFunc(s.Route.Headers, func(a, b route.Header) int { return strings.Compare(a.Name, b.Name) })
+	return s, true
+}
+
+// routeLabel is the full label of key for the named route.
+func routeLabel(prefix, name, key string) string {
+	if name == DefaultRoute {
+		return prefix + key
+	}
+	return prefix + routesPart + name + "." + key
+}
+
+func sortedErrors(set map[route.Error]struct{}) []route.Error {
+	errs := slices.Collect(maps.Keys(set))
+	slices.SortFunc(errs, func(a, b route.Error) int {
+		if c := strings.Compare(a.Label, b.Label); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Error, b.Error)
+	})
+	return errs
+}
