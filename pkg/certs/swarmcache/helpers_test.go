@@ -73,6 +73,21 @@ func (e env) entries(t *testing.T, key string) []swarm.Config {
 	return list
 }
 
+// plant creates a cache entry config for key with data, bypassing Put.
+func (e env) plant(t *testing.T, key string, data []byte) {
+	t.Helper()
+	spec := swarm.ConfigSpec{
+		Annotations: swarm.Annotations{
+			Name:   entryPrefix + keyHash(key)[:shortHash] + "-" + randomHex(6),
+			Labels: labelsFor(map[string]string{LabelEntry: "1", LabelKeyHash: keyHash(key)}, e.ns, e.labels),
+		},
+		Data: data,
+	}
+	if _, err := e.api.ConfigCreate(context.Background(), spec); err != nil {
+		t.Fatalf("plant config for %q: %v", key, err)
+	}
+}
+
 func (e env) store(t *testing.T, keyFile string) *Store {
 	t.Helper()
 	s, err := New(context.Background(), e.config(t, keyFile))
