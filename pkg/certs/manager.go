@@ -1,16 +1,47 @@
+// Package certs obtains and serves the HTTPS certificates of the route table:
+// user-supplied pairs from a directory first, then ACME through
+// golang.org/x/crypto/acme/autocert.
+//
+// What it adds to autocert:
+//   - the host policy is the live table (SetTable): only hosts of a tls=auto
+//     route not covered by a user certificate; every other name is refused
+//     before the CA is contacted, and an ACME order for such a name is
+//     refused by the HTTP client itself (see guard.go), which also stops
+//     autocert's renewal of hosts that left the table;
+//   - pre-issuance (Run): certificates are obtained when a host appears, with
+//     bounded concurrency and exponential backoff, errors in Status and the log;
+//   - one order per host at a time: handshakes for a host whose order is in
+//     progress wait for it, and a Locker serialises orders across instances;
+//   - cache writes that fail are logged (autocert ignores them);
+//   - ECDSA P-256 certificates for every client (autocert would order an RSA
+//     certificate for a client that offers no ECDSA cipher suite, e.g. a TLS
+//     1.3-only hello).
+//
+// Renewal is autocert's: every certificate it has loaded is renewed in the
+// background some time before it expires (a third of its lifetime, at most 30
+// days). Renewals do not go through the Locker; autocert re-reads the cache
+// before renewing, so an instance that finds a fresh certificate another one
+// stored uses it instead of ordering. A host removed from the table is no
+// longer served, pre-issued or renewed: its renewal order is refused by the
+// guard without contacting the CA.
 package certs
-
-// API STUB written by the lead: the contract cmd/ingress uses. The certs owner
-// replaces the bodies (and may split the file), keeping names and meanings.
 
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
 
 	"github.com/swarm-ingress/swarm-ingress/pkg/route"
@@ -27,6 +58,11 @@ type Config struct {
 	Locker     Locker                // nil: issuance is locked within this process only
 	Logger     zerolog.Logger        // default disabled
 	Registerer prometheus.Registerer // nil: no metrics
+
+	Concurrency    int           // orders in progress at once in the background; 0: 4
+	RetryMin       time.Duration // first wait after a failed order; 0: 1m (autocert itself refuses to retry a host for a minute)
+	RetryMax       time.Duration // longest wait between attempts; 0: 1h
+	ReloadInterval time.Duration // how often CertsDir is re-read; 0: 5s
 }
 
 // Locker serialises certificate orders across instances that share a Cache:
@@ -45,25 +81,194 @@ type Status struct {
 	Error    string    `json:"error"`
 }
 
+// Sources of a certificate in Status.
+const (
+	SourceACME = "acme"
+	SourceFile = "file"
+)
+
+// orderTimeout bounds one attempt: account, order, challenges, finalisation.
+const orderTimeout = 5 * time.Minute
+
 // Manager obtains and serves certificates for the hosts of the live table.
-type Manager struct{ cfg Config }
+type Manager struct {
+	cfg    Config
+	log    zerolog.Logger
+	acme   *autocert.Manager
+	cache  autocert.Cache // the logging wrapper autocert uses too
+	locker Locker
+	sem    chan struct{} // background orders in progress
+
+	table   atomic.Pointer[route.Table]
+	files   atomic.Pointer[fileSet]
+	changed chan struct{} // cap 1: the table or the user certificates changed
+
+	mu      sync.Mutex
+	hosts   map[string]*hostState // ACME hosts being obtained or served
+	updated chan struct{}         // closed and replaced when a host's state changes (tests wait on it)
+}
 
 // New validates cfg (readable CA roots, usable directories) and returns a Manager.
-func New(cfg Config) (*Manager, error) { return &Manager{cfg: cfg}, nil }
+func New(cfg Config) (*Manager, error) {
+	if cfg.CA == "" {
+		cfg.CA = autocert.DefaultACMEDirectory
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = time.Minute
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = time.Hour
+	}
+	cfg.RetryMax = max(cfg.RetryMax, cfg.RetryMin)
+	if cfg.ReloadInterval <= 0 {
+		cfg.ReloadInterval = 5 * time.Second
+	}
+	m := &Manager{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		locker:  cfg.Locker,
+		sem:     make(chan struct{}, cfg.Concurrency),
+		changed: make(chan struct{}, 1),
+		hosts:   map[string]*hostState{},
+		updated: make(chan struct{}),
+	}
+
+	var errs []error
+	client, err := httpClient(cfg.CARoots)
+	errs = append(errs, err)
+	cache := cfg.Cache
+	if cache == nil {
+		cache, err = dirCache(cfg.DataDir)
+		errs = append(errs, err)
+	}
+	files := &fileSet{}
+	if cfg.CertsDir != "" {
+		files, err = loadFiles(cfg.CertsDir)
+		if err != nil {
+			err = fmt.Errorf("INGRESS_CERTS_DIR %q: %w (point it at a readable directory of <name>.crt and <name>.key files, or leave it empty)", cfg.CertsDir, err)
+		}
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	m.files.Store(files)
+	m.logFiles(files)
+	m.cache = &loggingCache{next: cache, log: cfg.Logger, stored: m.stored}
+	client.Transport = &guard{next: client.Transport, allow: m.orderable}
+	m.acme = &autocert.Manager{
+		Prompt:     autocert.AcceptTOS,
+		Cache:      m.cache,
+		HostPolicy: m.policy,
+		Email:      cfg.Email,
+		Client: &acme.Client{
+			DirectoryURL: cfg.CA,
+			HTTPClient:   client,
+			UserAgent:    "swarm-ingress",
+		},
+	}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(collector{m}); err != nil {
+			return nil, fmt.Errorf("register certificate metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// httpClient trusts the roots in the PEM file rootsFile, or the system roots.
+func httpClient(rootsFile string) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if rootsFile != "" {
+		data, err := os.ReadFile(rootsFile)
+		if err != nil {
+			return &http.Client{}, fmt.Errorf("INGRESS_ACME_CA_ROOTS: %w (point it at a readable PEM file of the ACME server's root certificates, or leave it empty to trust the system roots)", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(data) {
+			return &http.Client{}, fmt.Errorf("INGRESS_ACME_CA_ROOTS %q holds no PEM certificate (it must contain -----BEGIN CERTIFICATE----- blocks of the ACME server's roots)", rootsFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr, Timeout: time.Minute}, nil
+}
+
+// dirCache is autocert's directory cache in <dataDir>/acme, created 0700 and
+// checked writable.
+func dirCache(dataDir string) (autocert.Cache, error) {
+	if dataDir == "" {
+		return nil, errors.New("INGRESS_DATA_DIR is empty: set it to a writable directory for the ACME account and certificates")
+	}
+	dir := filepath.Join(dataDir, "acme")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("INGRESS_DATA_DIR %q: %w (it must be a writable directory, e.g. a volume)", dataDir, err)
+	}
+	f, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return nil, fmt.Errorf("INGRESS_DATA_DIR %q is not writable: %w (mount a writable volume there)", dataDir, err)
+	}
+	f.Close()
+	if err := os.Remove(f.Name()); err != nil {
+		return nil, fmt.Errorf("INGRESS_DATA_DIR %q: %w", dataDir, err)
+	}
+	return autocert.DirCache(dir), nil
+}
 
 // SetTable gives the manager the live table: its tls=auto hosts are the host
 // policy and are obtained ahead of time.
-func (m *Manager) SetTable(t *route.Table) {}
+func (m *Manager) SetTable(t *route.Table) {
+	m.table.Store(t)
+	m.kick()
+}
+
+// kick wakes Run's loop.
+func (m *Manager) kick() {
+	select {
+	case m.changed <- struct{}{}:
+	default:
+	}
+}
 
 // TLSConfig is the HTTPS listener's config: certificates, TLS-ALPN-01, h2 and
 // http/1.1, TLS 1.2 minimum.
-func (m *Manager) TLSConfig() *tls.Config { return &tls.Config{MinVersion: tls.VersionTLS12} }
+func (m *Manager) TLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		NextProtos:     []string{"h2", "http/1.1", acme.ALPNProto},
+		GetCertificate: m.getCertificate,
+	}
+}
 
-// HTTPHandler answers HTTP-01 challenges and passes every other request to fallback.
-func (m *Manager) HTTPHandler(fallback http.Handler) http.Handler { return fallback }
+// HTTPHandler answers HTTP-01 challenges and passes every other request to
+// fallback (nil: 404). It also enables the http-01 challenge type, which
+// autocert tries after tls-alpn-01.
+func (m *Manager) HTTPHandler(fallback http.Handler) http.Handler {
+	if fallback == nil {
+		fallback = http.NotFoundHandler()
+	}
+	return m.acme.HTTPHandler(fallback)
+}
 
 // Run pre-issues certificates and reloads user certificates until ctx ends.
-func (m *Manager) Run(ctx context.Context) error { <-ctx.Done(); return nil }
-
-// Status lists the certificates for GET /api/certs.
-func (m *Manager) Status() []Status { return []Status{} }
+func (m *Manager) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if m.cfg.CertsDir != "" {
+		wg.Go(func() { m.watchFiles(ctx) })
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		if wait, ok := m.reconcile(ctx, &wg); ok {
+			timer.Reset(wait)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-m.changed:
+		case <-timer.C:
+		}
+	}
+}
