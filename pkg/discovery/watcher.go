@@ -1,12 +1,9 @@
 package discovery
 
-// API STUB written by the lead: the signatures below are the contract that
-// cmd/ingress uses. The discovery owner replaces the bodies (and may split the
-// file), keeping these names and meanings.
-
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -26,23 +23,87 @@ type Config struct {
 	Publish     func(*route.Table) // called with every new table, only when its content changed
 }
 
+// Defaults of Config and the watcher's fixed periods.
+const (
+	DefaultLabelPrefix = "ingress."
+	DefaultDebounce    = 20 * time.Millisecond
+	DefaultResync      = 30 * time.Second
+
+	pollPeriod     = time.Second            // task poll (tasks-mode routes) and routes file check
+	minBackoff     = 100 * time.Millisecond // first reconnect delay
+	maxBackoff     = 5 * time.Second        // reconnect delay cap
+	connectTimeout = 10 * time.Second       // longest wait for the events stream to open
+	callTimeout    = 15 * time.Second       // longest wait for one refresh's API calls
+)
+
 // Watcher turns Swarm services (and the static routes file) into route tables.
-type Watcher struct{ cfg Config }
+type Watcher struct {
+	cfg    Config
+	selfID func() (string, error) // the ingress's own container, when cfg.Networks is empty
+	table  atomic.Pointer[route.Table]
+}
 
 // NewWatcher checks cfg and returns a Watcher that does nothing until Run.
 func NewWatcher(cfg Config) (*Watcher, error) {
 	if cfg.Docker == nil {
 		return nil, errors.New("discovery: Docker is required")
 	}
-	return &Watcher{cfg: cfg}, nil
+	if cfg.Debounce < 0 || cfg.Resync < 0 {
+		return nil, errors.New("discovery: Debounce and Resync must not be negative")
+	}
+	if cfg.LabelPrefix == "" {
+		cfg.LabelPrefix = DefaultLabelPrefix
+	}
+	if cfg.Debounce == 0 {
+		cfg.Debounce = DefaultDebounce
+	}
+	if cfg.Resync == 0 {
+		cfg.Resync = DefaultResync
+	}
+	if cfg.Publish == nil {
+		cfg.Publish = func(*route.Table) {}
+	}
+	return &Watcher{cfg: cfg, selfID: onceID(selfContainerID)}, nil
 }
 
 // Run watches until ctx ends. It publishes a first table as soon as one is
-// built and keeps the last good table while Docker is unreachable.
-func (w *Watcher) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+// built and keeps the last good table while Docker is unreachable. It returns
+// nil when ctx ends.
+func (w *Watcher) Run(ctx context.Context) error {
+	newLoop(w).run(ctx)
+	return nil
+}
 
 // Table returns the last published table (nil before the first).
-func (w *Watcher) Table() *route.Table { return nil }
+func (w *Watcher) Table() *route.Table { return w.table.Load() }
 
-// Check builds one table from the current state, for `ingress check`.
-func Check(ctx context.Context, cfg Config) (*route.Table, error) { return nil, errors.New("not implemented") }
+// Check builds one table from the current state, for `ingress check`. Errors
+// in labels, networks or the routes file are in the table's Errors; an error
+// is returned only when Docker cannot be read.
+func Check(ctx context.Context, cfg Config) (*route.Table, error) {
+	w, err := NewWatcher(cfg)
+	if err != nil {
+		return nil, err
+	}
+	l := newLoop(w)
+	l.static.check(ctx)
+	if err := l.refresh(ctx, levelFull); err != nil {
+		return nil, err
+	}
+	return l.last, nil
+}
+
+// onceID remembers the first successful answer of f.
+func onceID(f func() (string, error)) func() (string, error) {
+	var id atomic.Pointer[string]
+	return func() (string, error) {
+		if p := id.Load(); p != nil {
+			return *p, nil
+		}
+		s, err := f()
+		if err == nil {
+			id.Store(&s)
+		}
+		return s, err
+	}
+}

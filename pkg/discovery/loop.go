@@ -1,0 +1,199 @@
+package discovery
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
+)
+
+// Swarm labels on the containers of tasks (container events carry them).
+const (
+	labelServiceID = "com.docker.swarm.service.id"
+	labelTaskID    = "com.docker.swarm.task.id"
+)
+
+// stream is one open Docker events subscription.
+type stream struct {
+	msgs   <-chan events.Message
+	errs   <-chan error
+	cancel context.CancelFunc
+}
+
+// run is the watcher's single goroutine: it merges Docker events (debounced),
+// the resync timer, the task and routes-file poll, and reconnects with
+// exponential backoff. Every Docker error leads to a reconnect, and every
+// (re)connect to a full resync; until then the last table stays published.
+func (l *loop) run(ctx context.Context) {
+	var (
+		st        stream // zero while disconnected
+		opened    = make(chan stream, 1)
+		connected bool
+		everUp    bool
+		upSince   time.Time
+		backoff   = minBackoff
+		pending   level
+		armed     bool
+	)
+	reconnect := time.NewTimer(0)
+	debounce := time.NewTimer(time.Hour)
+	debounce.Stop()
+	resync := time.NewTicker(l.cfg.Resync)
+	poll := time.NewTicker(pollPeriod)
+	defer func() {
+		reconnect.Stop()
+		debounce.Stop()
+		resync.Stop()
+		poll.Stop()
+		if st.cancel != nil {
+			st.cancel()
+		}
+	}()
+
+	drop := func(err error) {
+		if connected && time.Since(upSince) > maxBackoff {
+			backoff = minBackoff // that connection was good for a while: start over
+		}
+		if st.cancel != nil {
+			st.cancel()
+		}
+		st, connected = stream{}, false
+		l.log.Warn().Err(err).Dur(fieldBackoff, backoff).Msg("docker unreachable; keeping the last table and reconnecting")
+		reconnect.Reset(backoff)
+		backoff = min(2*backoff, maxBackoff)
+	}
+	refresh := func(lvl level) {
+		if err := l.refresh(ctx, lvl); err != nil && ctx.Err() == nil {
+			drop(err)
+		}
+	}
+
+	l.static.check(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+
+		case <-reconnect.C:
+			go l.open(ctx, opened)
+
+		case s := <-opened:
+			st = s
+			select {
+			case err := <-s.errs: // the stream did not open
+				drop(err)
+				continue
+			default:
+			}
+			// The stream is open before the resync, so no change falls between.
+			if err := l.refresh(ctx, levelFull); err != nil {
+				if ctx.Err() == nil {
+					drop(err)
+				}
+				continue
+			}
+			if everUp {
+				l.log.Info().Msg("docker reachable again; resynced")
+			}
+			connected, everUp, upSince = true, true, time.Now()
+
+		case m := <-st.msgs:
+			if lvl := l.classify(m); lvl > pending {
+				pending = lvl
+			}
+			if pending > 0 && !armed {
+				debounce.Reset(l.cfg.Debounce)
+				armed = true
+			}
+
+		case err := <-st.errs:
+			drop(err)
+
+		case <-debounce.C:
+			lvl := pending
+			pending, armed = 0, false
+			if connected && lvl > 0 {
+				refresh(lvl)
+			}
+
+		case <-resync.C:
+			staticChanged := l.static.resolve(ctx) // its names may point elsewhere now
+			switch {
+			case connected:
+				refresh(levelFull)
+			case staticChanged:
+				refresh(levelStatic)
+			}
+
+		case <-poll.C:
+			if l.static.check(ctx) {
+				refresh(levelStatic) // no Docker call: works while Docker is away
+			}
+			if connected && l.wantTasks() {
+				refresh(levelTasks)
+			}
+		}
+	}
+}
+
+// open subscribes to the events that can change the table and hands the
+// stream to out. A stream that does not open within connectTimeout fails.
+func (l *loop) open(ctx context.Context, out chan<- stream) {
+	sctx, cancel := context.WithCancel(ctx)
+	t := time.AfterFunc(connectTimeout, cancel)
+	msgs, errs := l.api.Events(sctx, events.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("type", string(events.ServiceEventType)),
+		filters.Arg("type", string(events.ContainerEventType)),
+		filters.Arg("type", string(events.NetworkEventType)),
+		filters.Arg("event", string(events.ActionCreate)),
+		filters.Arg("event", string(events.ActionUpdate)),
+		filters.Arg("event", string(events.ActionRemove)),
+		filters.Arg("event", string(events.ActionDestroy)),
+		filters.Arg("event", string(events.ActionStart)),
+		filters.Arg("event", string(events.ActionDie)),
+		filters.Arg("event", string(events.ActionConnect)),
+		filters.Arg("event", string(events.ActionDisconnect)),
+	)})
+	t.Stop()
+	out <- stream{msgs: msgs, errs: errs, cancel: cancel}
+}
+
+// classify says how much to refresh for one event (0: nothing). A task
+// container starting or dying on this node is also remembered, because the
+// Swarm manager reports the task's new state only later.
+func (l *loop) classify(m events.Message) level {
+	attrs := m.Actor.Attributes
+	switch m.Type {
+	case events.ServiceEventType:
+		return levelServices
+	case events.ContainerEventType:
+		task := attrs[labelTaskID]
+		if attrs[labelServiceID] == "" || task == "" {
+			return 0
+		}
+		switch m.Action {
+		case events.ActionStart:
+			l.mark(task, markStarted)
+		case events.ActionDie:
+			l.mark(task, markDied)
+		default:
+			return 0
+		}
+		return levelTasks
+	case events.NetworkEventType:
+		switch m.Action {
+		case events.ActionCreate, events.ActionDestroy, events.ActionRemove:
+			return levelFull
+		case events.ActionConnect, events.ActionDisconnect:
+			if len(l.cfg.Networks) > 0 {
+				return 0
+			}
+			if id, err := l.w.selfID(); err == nil && strings.HasPrefix(attrs["container"], id) {
+				return levelFull
+			}
+		}
+	}
+	return 0
+}

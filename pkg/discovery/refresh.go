@@ -1,0 +1,203 @@
+package discovery
+
+import (
+	"context"
+	"time"
+
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/rs/zerolog"
+
+	"github.com/swarm-ingress/swarm-ingress/pkg/route"
+)
+
+// Log field names.
+const (
+	fieldGeneration = "generation"
+	fieldRoutes     = "routes"
+	fieldErrors     = "errors"
+	fieldDuration   = "duration"
+	fieldBackoff    = "backoff"
+	fieldService    = "service"
+	fieldLabel      = "label"
+)
+
+// level says how much of the Docker state a refresh reads again.
+type level uint8
+
+const (
+	levelStatic   level = iota + 1 // nothing: rebuild from the last state (routes file changed)
+	levelTasks                     // tasks
+	levelServices                  // services and tasks
+	levelFull                      // networks, services and tasks
+)
+
+// mark is a task's container event on this node, kept until the manager agrees.
+type mark struct {
+	what taskMark
+	at   time.Time
+}
+
+// markTTL bounds how long a container event overrides the manager's view.
+const markTTL = time.Minute
+
+// loop is the state of one Run (or Check): the last good Docker state, the
+// static routes file and the last published table. Only its goroutine uses it.
+type loop struct {
+	w      *Watcher
+	cfg    Config
+	api    DockerAPI
+	log    zerolog.Logger
+	static *routesFile
+
+	have     bool // Docker was read successfully at least once
+	nets     []Network
+	netErrs  []route.Error
+	services []swarm.Service
+	tasks    []swarm.Task
+	marks    map[string]mark // task ID -> container event on this node
+
+	gen  uint64
+	last *route.Table
+}
+
+func newLoop(w *Watcher) *loop {
+	return &loop{
+		w:      w,
+		cfg:    w.cfg,
+		api:    w.cfg.Docker,
+		log:    w.cfg.Logger,
+		static: newRoutesFile(w.cfg.RoutesFile, nil),
+		marks:  map[string]mark{},
+	}
+}
+
+// refresh reads lvl's part of the Docker state, builds a table and publishes
+// it if its content changed. On a Docker error nothing changes: the last good
+// state and table stay.
+func (l *loop) refresh(ctx context.Context, lvl level) error {
+	start := time.Now()
+	if !l.have {
+		if lvl == levelStatic {
+			return nil // nothing to combine the routes file with yet
+		}
+		lvl = levelFull
+	}
+	if lvl > levelStatic {
+		ctx, cancel := context.WithTimeout(ctx, callTimeout)
+		defer cancel()
+		nets, netErrs, services := l.nets, l.netErrs, l.services
+		if lvl >= levelFull {
+			var err error
+			nets, err = resolveNetworks(ctx, l.api, l.cfg.Networks, l.w.selfID)
+			if netErrs, err = networkErrors(err); err != nil {
+				return err
+			}
+		}
+		if lvl >= levelServices {
+			var err error
+			if services, err = listServices(ctx, l.api); err != nil {
+				return err
+			}
+		}
+		tasks, err := listTasks(ctx, l.api)
+		if err != nil {
+			return err
+		}
+		l.nets, l.netErrs, l.services, l.tasks, l.have = nets, netErrs, services, tasks, true
+		l.pruneMarks(start)
+	}
+	l.build(start)
+	return nil
+}
+
+// build makes a table from the current state and publishes it if its content
+// differs from the last one.
+func (l *loop) build(start time.Time) {
+	routes, errs := Build(Input{
+		LabelPrefix: l.cfg.LabelPrefix,
+		Networks:    l.nets,
+		Services:    convertServices(l.services, l.tasks, l.markKinds()),
+		Static:      l.static.services,
+	})
+	errs = append(errs, l.netErrs...)
+	errs = append(errs, l.static.errors()...)
+	t := route.New(route.Snapshot{
+		Generation:  l.gen + 1,
+		UpdatedAt:   time.Now(),
+		Routes:      routes,
+		Errors:      errs,
+		LabelPrefix: l.cfg.LabelPrefix,
+	})
+	if l.last != nil && t.SameContent(l.last) {
+		return
+	}
+	prev := l.last
+	l.gen, l.last = t.Generation, t
+	l.w.table.Store(t)
+	l.cfg.Publish(t)
+	l.logPublish(t, prev, time.Since(start))
+}
+
+// logPublish writes one line per table and each error the first time it
+// appears (not again at every rebuild while it lasts).
+func (l *loop) logPublish(t, prev *route.Table, d time.Duration) {
+	l.log.Info().Uint64(fieldGeneration, t.Generation).Int(fieldRoutes, len(t.Routes)).
+		Int(fieldErrors, len(t.Errors)).Dur(fieldDuration, d).Msg("route table published")
+	seen := map[route.Error]bool{}
+	if prev != nil {
+		for _, e := range prev.Errors {
+			seen[e] = true
+		}
+	}
+	for _, e := range t.Errors {
+		if !seen[e] {
+			l.log.Warn().Str(fieldService, e.Service).Str(fieldLabel, e.Label).Str(fieldErrors, e.Error).Msg("route error")
+		}
+	}
+}
+
+// wantTasks reports whether a route follows tasks, whose changes on other
+// nodes come with no event and must be polled.
+func (l *loop) wantTasks() bool {
+	if l.last == nil {
+		return false
+	}
+	for _, r := range l.last.Routes {
+		if r.Mode == route.ModeTasks {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *loop) mark(task string, what taskMark) {
+	l.marks[task] = mark{what: what, at: time.Now()}
+}
+
+func (l *loop) markKinds() map[string]taskMark {
+	out := make(map[string]taskMark, len(l.marks))
+	for id, m := range l.marks {
+		out[id] = m.what
+	}
+	return out
+}
+
+// pruneMarks forgets container events once the manager agrees with them,
+// once their task is gone from the list, or after markTTL.
+func (l *loop) pruneMarks(now time.Time) {
+	if len(l.marks) == 0 {
+		return
+	}
+	state := make(map[string]swarm.TaskState, len(l.tasks))
+	for _, t := range l.tasks {
+		state[t.ID] = t.Status.State
+	}
+	for id, m := range l.marks {
+		s, listed := state[id]
+		agreed := (m.what == markStarted && s == swarm.TaskStateRunning) ||
+			(m.what == markDied && listed && s != swarm.TaskStateRunning)
+		if !listed || agreed || now.Sub(m.at) > markTTL {
+			delete(l.marks, id)
+		}
+	}
+}
