@@ -1,13 +1,19 @@
+// Package proxy serves the route table: it matches each request to a route,
+// applies the route's checks (redirect, allow, auth.basic, max_body) and
+// forwards it with httputil.ReverseProxy over IPv4-only transports, flushing
+// streams as they arrive.
 package proxy
 
-// API STUB written by the lead: the contract cmd/ingress uses. The proxy owner
-// replaces the bodies (and may split the file), keeping names and meanings.
-
 import (
-	"crypto/tls"
+	"context"
+	"log"
+	"net"
 	"net/http"
 	"net/netip"
+	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -24,22 +30,104 @@ type Config struct {
 
 // Handler serves the current route table. A request that arrives without TLS
 // on a route with tls=auto and redirect=true is redirected to HTTPS (308).
+//
+// The table and everything prepared from it (one ReverseProxy per route,
+// balancer state, metric handles) sit behind one atomic pointer, loaded once
+// per request; SetTable builds the next state and swaps it in, so requests in
+// flight and open streams keep the state they started with.
 type Handler struct {
-	cfg   Config
-	table atomic.Pointer[route.Table]
+	cfg      Config
+	log      zerolog.Logger
+	errorLog *log.Logger // ReverseProxy's own messages, at debug level
+	metrics  *metrics
+	state    atomic.Pointer[state]
+	streams  streams
+	auth     authCache
+
+	mu         sync.Mutex                       // serialises SetTable
+	transports map[transportKey]*http.Transport // kept across swaps: connection pools survive
+	upstreams  map[netip.AddrPort]*upstream     // balancer state, kept across swaps
+	routeStats map[string]*routeMetrics         // by route ID, kept across swaps
 }
 
 // New returns a Handler with an empty table (every request gets 404).
-func New(cfg Config) *Handler { return &Handler{cfg: cfg} }
+func New(cfg Config) *Handler {
+	h := &Handler{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		errorLog:   newErrorLog(cfg.Logger),
+		metrics:    newMetrics(cfg.Registerer, cfg.Logger),
+		transports: map[transportKey]*http.Transport{},
+		upstreams:  map[netip.AddrPort]*upstream{},
+		routeStats: map[string]*routeMetrics{},
+	}
+	h.streams.open = map[*streamBody]struct{}{}
+	h.SetTable(nil)
+	return h
+}
 
 // SetTable atomically replaces the table; in-flight requests keep theirs.
-func (h *Handler) SetTable(t *route.Table) { h.table.Store(t) }
+func (h *Handler) SetTable(t *route.Table) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.state.Store(h.build(t))
+}
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ex := &exchange{ResponseWriter: w, start: time.Now()}
+	ex.peer, ex.trusted = h.peer(r)
+	defer h.finish(ex, r)
 
-// NewServer returns an http.Server hardened for the internet (header timeout
-// and size, idle timeout, no write timeout so streams can live). tlsConfig may
-// be nil for the plain HTTP listener.
-func NewServer(addr string, h http.Handler, tlsConfig *tls.Config, log zerolog.Logger) *http.Server {
-	return &http.Server{Addr: addr, Handler: h, TLSConfig: tlsConfig}
+	st := h.state.Load()
+	if p, ok := cleanPath(r.URL.Path); !ok {
+		r.URL.Path, r.URL.RawPath = p, ""
+	}
+	rs := st.routes[st.table.Match(r.Host, r.URL.Path)]
+	if rs == nil {
+		writeError(ex, http.StatusNotFound)
+		return
+	}
+	ex.route = rs
+	rt := rs.route
+
+	if rt.TLSAuto() && rt.Redirect && !h.secure(r, ex.trusted) {
+		redirectHTTPS(ex, r)
+		return
+	}
+	if len(rt.Allow) > 0 && !allowed(rt.Allow, h.clientIP(r, ex)) {
+		rs.writeError(ex, http.StatusForbidden)
+		return
+	}
+	if len(rt.BasicAuth) > 0 && !h.auth.check(rt.BasicAuth, r) {
+		ex.Header().Set("WWW-Authenticate", rs.challenge)
+		rs.writeError(ex, http.StatusUnauthorized)
+		return
+	}
+	if rt.MaxBody > 0 {
+		if r.ContentLength > rt.MaxBody {
+			rs.writeError(ex, http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(ex, r.Body, rt.MaxBody)
+	}
+	rs.proxy.ServeHTTP(ex, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
+}
+
+// secure reports whether the client reached us over TLS, directly or through
+// a trusted proxy that says so.
+func (h *Handler) secure(r *http.Request, trusted bool) bool {
+	return r.TLS != nil || trusted && r.Header.Get("X-Forwarded-Proto") == "https"
+}
+
+// redirectHTTPS answers 308 with the same host (without port), path and query.
+func redirectHTTPS(w http.ResponseWriter, r *http.Request) {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+		if strings.Contains(h, ":") {
+			host = "[" + h + "]"
+		}
+	}
+	w.Header().Set("Location", "https://"+host+r.URL.RequestURI())
+	w.WriteHeader(http.StatusPermanentRedirect)
 }

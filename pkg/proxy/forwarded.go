@@ -1,0 +1,161 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"path"
+	"strings"
+)
+
+// peer returns the address of the TCP peer and whether it is a trusted proxy.
+func (h *Handler) peer(r *http.Request) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	a := ap.Addr().Unmap()
+	return a, h.trusted(a)
+}
+
+func (h *Handler) trusted(a netip.Addr) bool {
+	for _, p := range h.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientIP is the address the allow list is checked against: the peer, or,
+// when the peer is a trusted proxy, the right-most X-Forwarded-For entry that
+// is not itself a trusted proxy. An unparsable entry yields the zero Addr,
+// which no allow list contains.
+func (h *Handler) clientIP(r *http.Request, ex *exchange) netip.Addr {
+	if !ex.trusted {
+		return ex.peer
+	}
+	client := ex.peer
+	values := r.Header.Values("X-Forwarded-For")
+	for i := len(values) - 1; i >= 0; i-- {
+		hops := strings.Split(values[i], ",")
+		for j := len(hops) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(hops[j]))
+			if err != nil {
+				return netip.Addr{}
+			}
+			client = a.Unmap()
+			if !h.trusted(client) {
+				return client
+			}
+		}
+	}
+	return client
+}
+
+func allowed(allow []netip.Prefix, a netip.Addr) bool {
+	if !a.IsValid() {
+		return false
+	}
+	for _, p := range allow {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// rewrite turns the inbound request into the outbound one. The Host header
+// is kept; URL.Host is set per attempt by RoundTrip.
+func (rs *routeState) rewrite(pr *httputil.ProxyRequest) {
+	out := pr.Out
+	out.URL.Scheme = rs.scheme
+	if len(rs.ups) > 0 {
+		out.URL.Host = rs.ups[0].host
+	}
+	if rs.route.StripPrefix {
+		stripPrefix(out, rs.route.Path)
+	}
+	trusted := false
+	if ex, ok := pr.In.Context().Value(exchangeKey{}).(*exchange); ok {
+		trusted = ex.trusted
+	}
+	setForwarded(pr, trusted)
+}
+
+// setForwarded sets X-Forwarded-For, -Host and -Proto. ReverseProxy has
+// already removed the client's values from Out; a trusted proxy's values are
+// carried over from In (its X-Forwarded-For extended with the peer).
+func setForwarded(pr *httputil.ProxyRequest, trusted bool) {
+	in, out := pr.In, pr.Out
+	peer, _, err := net.SplitHostPort(in.RemoteAddr)
+	if err != nil {
+		peer = ""
+	}
+	xff := peer
+	if trusted {
+		if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
+			xff = strings.Join(prior, ", ") + ", " + peer
+		}
+	}
+	if xff != "" {
+		out.Header["X-Forwarded-For"] = []string{xff}
+	}
+	host, proto := in.Host, "http"
+	if in.TLS != nil {
+		proto = "https"
+	}
+	if trusted {
+		if v := in.Header.Get("X-Forwarded-Host"); v != "" {
+			host = v
+		}
+		if v := in.Header.Get("X-Forwarded-Proto"); v != "" {
+			proto = v
+		}
+	}
+	out.Header["X-Forwarded-Host"] = []string{host}
+	out.Header["X-Forwarded-Proto"] = []string{proto}
+}
+
+// stripPrefix removes the route's path prefix from the outbound URL, keeping
+// a leading slash.
+func stripPrefix(out *http.Request, prefix string) {
+	if prefix == "/" || prefix == "" {
+		return
+	}
+	u := out.URL
+	u.Path = ensureSlash(strings.TrimPrefix(u.Path, prefix))
+	if u.RawPath != "" {
+		if rp, ok := strings.CutPrefix(u.RawPath, prefix); ok {
+			u.RawPath = ensureSlash(rp)
+		} else {
+			u.RawPath = ""
+		}
+	}
+}
+
+func ensureSlash(p string) string {
+	if p == "" || p[0] != '/' {
+		return "/" + p
+	}
+	return p
+}
+
+// cleanPath removes dot segments so that "/open/../admin" is matched, and
+// forwarded, as "/admin": the route checks must see the path the upstream
+// will serve. ok is true when p was already clean (the common case, no
+// allocation).
+func cleanPath(p string) (clean string, ok bool) {
+	if !strings.Contains(p, "/.") {
+		return p, true
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	if c == p {
+		return p, true
+	}
+	return c, false
+}

@@ -1,0 +1,136 @@
+package proxy
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/swarm-ingress/swarm-ingress/pkg/route"
+)
+
+// waitLimit bounds every wait in these tests; reaching it is a failure (a
+// deadlock or a buffered stream), never a measurement.
+const waitLimit = 10 * time.Second
+
+// testRoute is a plain-HTTP route for host on "/" to ups.
+func testRoute(host string, ups ...netip.AddrPort) *route.Route {
+	return &route.Route{
+		Service: "svc", Name: "default", Hosts: []string{host}, Path: "/",
+		TLS: route.TLSOff, Mode: route.ModeTasks, Scheme: route.SchemeHTTP, Upstreams: ups,
+	}
+}
+
+func table(routes ...*route.Route) *route.Table {
+	return route.New(route.Snapshot{Generation: 1, Routes: routes})
+}
+
+// addrOf is the upstream address of a test server.
+func addrOf(t testing.TB, s *httptest.Server) netip.AddrPort {
+	t.Helper()
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return netip.MustParseAddrPort(u.Host)
+}
+
+// deadAddr is a loopback address where nothing listens (connection refused).
+func deadAddr(t testing.TB) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := netip.MustParseAddrPort(ln.Addr().String())
+	ln.Close()
+	return a
+}
+
+// backend starts a test server running h.
+func backend(t testing.TB, h http.HandlerFunc) *httptest.Server {
+	t.Helper()
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return s
+}
+
+type fixture struct {
+	h     *Handler
+	reg   *prometheus.Registry
+	front *httptest.Server
+}
+
+// newFixture serves a Handler for cfg (registry and logger filled in when
+// unset) on a plain HTTP test server.
+func newFixture(t testing.TB, cfg Config, tbl *route.Table) *fixture {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	if cfg.Registerer == nil {
+		cfg.Registerer = reg
+	}
+	h := New(cfg)
+	h.SetTable(tbl)
+	front := httptest.NewServer(h)
+	t.Cleanup(front.Close)
+	return &fixture{h: h, reg: reg, front: front}
+}
+
+// get sends method to the fixture with the given Host header.
+func (f *fixture) do(t testing.TB, req *http.Request) *http.Response {
+	t.Helper()
+	res, err := f.front.Client().Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	return res
+}
+
+func (f *fixture) newRequest(t testing.TB, method, host, target string, body io.Reader) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, f.front.URL+target, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	return req
+}
+
+func readAll(t testing.TB, r io.Reader) string {
+	t.Helper()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	return string(b)
+}
+
+// syncBuffer is a log sink safe for concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func newLogger(w io.Writer) zerolog.Logger { return zerolog.New(w).Level(zerolog.InfoLevel) }

@@ -1,0 +1,143 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"syscall"
+)
+
+// maxAttempts bounds the upstreams one request may try.
+const maxAttempts = 3
+
+var errNoUpstream = errors.New("no upstream address")
+
+// RoundTrip sends the request to one of the route's upstreams, chosen by the
+// balancer. An attempt that failed before anything reached the upstream (the
+// dial failed, the body is untouched) is retried on another upstream; so is
+// an idempotent request without a body whose connection broke before any
+// response byte arrived. Anything else is returned to the ErrorHandler.
+func (rs *routeState) RoundTrip(req *http.Request) (*http.Response, error) {
+	ex, _ := req.Context().Value(exchangeKey{}).(*exchange)
+	if len(rs.ups) == 0 {
+		return nil, errNoUpstream
+	}
+	var body *replayBody
+	if req.Body != nil && req.Body != http.NoBody {
+		body = &replayBody{rc: req.Body}
+		req.Body = body
+	}
+	attempts := min(len(rs.ups), maxAttempts)
+	var tried uint64
+	for i := 1; ; i++ {
+		u, idx := rs.pick(tried)
+		tried |= 1 << (idx % 64)
+		req.URL.Host = u.host
+		if ex != nil {
+			ex.addr = u.host
+		}
+		u.inflight.Add(1)
+		res, err := rs.base.RoundTrip(req)
+		if err == nil {
+			if ex != nil {
+				ex.upstream = u // released by Handler.finish
+			} else {
+				u.inflight.Add(-1)
+			}
+			return res, nil
+		}
+		u.inflight.Add(-1)
+		if isDial(err) {
+			u.eject()
+		}
+		if i >= attempts || !retryable(req, body, err) {
+			return nil, err
+		}
+		rs.stats.upstreamError(kindOf(err))
+		rs.h.log.Debug().Str(fieldRoute, rs.id).Str(fieldUpstream, u.host).Err(err).Msg("retrying on another upstream")
+		req = retryRequest(req, body)
+		if body != nil {
+			body = req.Body.(*replayBody)
+		}
+	}
+}
+
+// retryable reports whether a failed attempt may be sent again.
+func retryable(req *http.Request, body *replayBody, err error) bool {
+	if req.Context().Err() != nil {
+		return false
+	}
+	if body != nil && !body.detach() {
+		return false // some of the body was read: it may have reached the upstream
+	}
+	if isDial(err) {
+		return true
+	}
+	return body == nil && idempotent(req.Method) && isBroken(err)
+}
+
+// retryRequest copies req for the next attempt; the transport may still hold
+// the previous one.
+func retryRequest(req *http.Request, body *replayBody) *http.Request {
+	next := req.WithContext(req.Context())
+	u := *req.URL
+	next.URL = &u
+	if body != nil {
+		next.Body = &replayBody{rc: body.rc}
+	}
+	return next
+}
+
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// isDial reports an error from connecting: nothing was sent.
+func isDial(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial" || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// isBroken reports a connection that failed after the request was written
+// and before a response arrived (the upstream died or closed on us).
+func isBroken(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// replayBody passes a request body to one attempt and remembers whether the
+// attempt read any of it. A detached body refuses further reads, so a late
+// read by an abandoned attempt can never take bytes from the next one. The
+// two flags are ordered so that detach reports "untouched" only if no read
+// can follow.
+type replayBody struct {
+	rc       io.ReadCloser
+	read     atomic.Bool
+	detached atomic.Bool
+}
+
+var errDetached = errors.New("request body detached after a failed attempt")
+
+func (b *replayBody) Read(p []byte) (int, error) {
+	b.read.Store(true)
+	if b.detached.Load() {
+		return 0, errDetached
+	}
+	return b.rc.Read(p)
+}
+
+// Close does not close the client's body: ReverseProxy and the server own it.
+func (b *replayBody) Close() error { return nil }
+
+// detach ends the body's use by a failed attempt and reports whether that
+// attempt read none of it, so that another attempt may send it.
+func (b *replayBody) detach() bool {
+	b.detached.Store(true)
+	return !b.read.Load()
+}

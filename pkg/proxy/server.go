@@ -1,0 +1,118 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Server limits. There is deliberately no ReadTimeout or WriteTimeout: they
+// would cut long uploads, event streams and WebSockets. Slow clients are
+// bounded by the header timeout, the header size limit and the idle timeout.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 64 << 10
+
+	// streamEndWait is how long Shutdown waits, after ending the streams at
+	// the grace deadline, for their responses to finish before it closes
+	// every connection.
+	streamEndWait = 2 * time.Second
+)
+
+// NewServer returns an http.Server hardened for the internet (header timeout
+// and size, idle timeout, no write timeout so streams can live). tlsConfig may
+// be nil for the plain HTTP listener; with one, HTTP/2 is offered by ALPN.
+// The server's own error log goes to log at debug level.
+func NewServer(addr string, h http.Handler, tlsConfig *tls.Config, log zerolog.Logger) *http.Server {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	if tlsConfig != nil {
+		p.SetHTTP2(true)
+	}
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		TLSConfig:         tlsConfig,
+		Protocols:         &p,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          newErrorLog(log),
+	}
+}
+
+// Shutdown drains servers: they stop accepting at once and close idle
+// connections; requests in flight and open streams get until grace to
+// finish. At the grace deadline the open streams are ended cleanly (see
+// EndStreams: an event stream's client sees the end of the body, not a
+// reset) and, streamEndWait later, every connection still open is closed.
+// Cancelling ctx skips the rest of the grace. The result is nil when every
+// server drained in time.
+//
+// cmd/ingress calls it on SIGTERM with INGRESS_SHUTDOWN_GRACE, passing a
+// context that is not already cancelled.
+func (h *Handler) Shutdown(ctx context.Context, grace time.Duration, servers ...*http.Server) error {
+	graceCtx, cancelGrace := context.WithTimeout(ctx, grace)
+	defer cancelGrace()
+	hardCtx, cancelHard := context.WithTimeout(ctx, grace+streamEndWait)
+	defer cancelHard()
+
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		<-graceCtx.Done()
+		h.EndStreams()
+	}()
+
+	errs := make([]error, len(servers))
+	var wg sync.WaitGroup
+	for i, s := range servers {
+		wg.Go(func() {
+			if err := s.Shutdown(hardCtx); err != nil {
+				errs[i] = errors.Join(err, s.Close())
+			}
+		})
+	}
+	wg.Wait()
+	// Upgraded connections (WebSockets) are hijacked: the servers no longer
+	// track them, so wait for them here, up to the grace.
+	select {
+	case <-h.streams.drained():
+	case <-graceCtx.Done():
+	}
+	cancelGrace()
+	<-ended
+	return errors.Join(errs...)
+}
+
+// newErrorLog routes the standard library's server messages (TLS handshake
+// errors, bad requests) to zerolog at debug level.
+func newErrorLog(l zerolog.Logger) *log.Logger {
+	return log.New(debugWriter{l}, "", 0)
+}
+
+type debugWriter struct{ l zerolog.Logger }
+
+func (w debugWriter) Write(p []byte) (int, error) {
+	w.l.Debug().Str("error", strings.TrimSpace(string(p))).Msg("http server")
+	return len(p), nil
+}
+
+// bufferPool lends ReverseProxy its copy buffers. 8 KiB per buffer keeps an
+// open stream cheap; an event rarely needs more in one read.
+type bufferPool struct{}
+
+const copyBufferSize = 8 << 10
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
+
+func (bufferPool) Get() []byte  { return *copyBuffers.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }

@@ -1,0 +1,117 @@
+package proxy
+
+import (
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/swarm-ingress/swarm-ingress/pkg/route"
+)
+
+// state is one route table with what was prepared from it. It is built whole
+// by SetTable and never changed afterwards.
+type state struct {
+	table  *route.Table
+	routes map[*route.Route]*routeState
+}
+
+// routeState is what a route needs at request time, prepared once per table.
+type routeState struct {
+	h         *Handler
+	route     *route.Route
+	id        string
+	proxy     *httputil.ReverseProxy
+	base      http.RoundTripper // shared transport for the route's scheme and timeout
+	scheme    string            // URL scheme towards the upstream: http or https
+	ups       []*upstream
+	headers   [][]string // values of route.Headers, shared read-only by responses
+	challenge string     // WWW-Authenticate value
+	stats     *routeMetrics
+}
+
+// build prepares a state for t. It runs under h.mu and reuses transports,
+// upstream counters and metric handles from the previous state, so a swap
+// keeps connection pools warm and balancing fair.
+func (h *Handler) build(t *route.Table) *state {
+	st := &state{table: t, routes: map[*route.Route]*routeState{}}
+	ups := map[netip.AddrPort]*upstream{}
+	stats := map[string]*routeMetrics{}
+	if t != nil {
+		for _, r := range t.Routes {
+			st.routes[r] = h.prepare(r, ups, stats)
+		}
+	}
+	for id := range h.routeStats {
+		if _, ok := stats[id]; !ok {
+			h.metrics.forget(id)
+		}
+	}
+	h.upstreams, h.routeStats = ups, stats
+	h.metrics.routes.Set(float64(len(st.routes)))
+	return st
+}
+
+func (h *Handler) prepare(r *route.Route, ups map[netip.AddrPort]*upstream, stats map[string]*routeMetrics) *routeState {
+	rs := &routeState{
+		h:         h,
+		route:     r,
+		id:        r.ID(),
+		base:      h.transport(r.Scheme, r.Timeout),
+		scheme:    "http",
+		challenge: `Basic realm="` + realm(r.Service) + `", charset="UTF-8"`,
+	}
+	if r.Scheme == route.SchemeHTTPS {
+		rs.scheme = "https"
+	}
+	for _, a := range r.Upstreams {
+		u := ups[a]
+		if u == nil {
+			u = h.upstreams[a]
+			if u == nil {
+				u = newUpstream(a)
+			}
+			ups[a] = u
+		}
+		rs.ups = append(rs.ups, u)
+	}
+	for _, hd := range r.Headers {
+		rs.headers = append(rs.headers, []string{hd.Value})
+	}
+	rs.stats = stats[rs.id]
+	if rs.stats == nil {
+		rs.stats = h.routeStats[rs.id]
+		if rs.stats == nil {
+			rs.stats = h.metrics.route(rs.id)
+		}
+		stats[rs.id] = rs.stats
+	}
+	// A negative FlushInterval flushes after every write. ReverseProxy does
+	// that by itself for text/event-stream and for responses without a
+	// Content-Length; stream=true extends it to every response of the route.
+	var flush time.Duration
+	if r.Stream {
+		flush = -1
+	}
+	rs.proxy = &httputil.ReverseProxy{
+		Rewrite:        rs.rewrite,
+		Transport:      rs,
+		FlushInterval:  flush,
+		BufferPool:     bufferPool{},
+		ErrorLog:       h.errorLog,
+		ErrorHandler:   rs.proxyError,
+		ModifyResponse: rs.modifyResponse,
+	}
+	return rs
+}
+
+// realm makes a service name safe inside a quoted WWW-Authenticate realm.
+func realm(s string) string {
+	return strings.Map(func(c rune) rune {
+		if c < 0x20 || c == 0x7f || c == '"' || c == '\\' {
+			return -1
+		}
+		return c
+	}, s)
+}

@@ -1,0 +1,90 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/swarm-ingress/swarm-ingress/pkg/route"
+)
+
+// Transport tuning. Pools are per upstream address and shared by every route
+// with the same scheme and timeout; they survive table swaps.
+const (
+	dialTimeout         = 5 * time.Second
+	tcpKeepAlive        = 30 * time.Second
+	idleConnTimeout     = 90 * time.Second
+	maxIdleConnsPerHost = 256 // a busy route keeps its connections warm
+	tlsHandshakeTimeout = 10 * time.Second
+)
+
+var dialer = &net.Dialer{Timeout: dialTimeout, KeepAlive: tcpKeepAlive}
+
+// dialTCP4 ignores the network the transport asks for: upstreams are IPv4
+// literals and are only ever dialled over IPv4.
+func dialTCP4(ctx context.Context, _, addr string) (net.Conn, error) {
+	return dialer.DialContext(ctx, "tcp4", addr)
+}
+
+// transportKey identifies one shared transport. The response header timeout
+// is a transport setting, so each distinct timeout gets its own transport (in
+// practice a handful: most routes keep the default).
+type transportKey struct {
+	scheme  string
+	timeout time.Duration
+}
+
+// transport returns the shared transport for a route's scheme and timeout,
+// creating it on first use. It runs under h.mu.
+func (h *Handler) transport(scheme string, timeout time.Duration) *http.Transport {
+	if timeout <= 0 {
+		timeout = route.DefaultTimeout
+	}
+	k := transportKey{scheme, timeout}
+	if t := h.transports[k]; t != nil {
+		return t
+	}
+	t := newTransport(scheme, timeout)
+	h.transports[k] = t
+	return t
+}
+
+// newTransport builds an upstream transport.
+//
+// scheme=https: upstreams are task or virtual IPs on a private overlay
+// network, which no public certificate names, and services there commonly
+// use self-signed ones. The transport therefore encrypts but does not verify
+// the upstream certificate (InsecureSkipVerify, no ServerName). The overlay,
+// not the certificate, is what authenticates the peer.
+//
+// scheme=h2c: HTTP/2 with prior knowledge over plain TCP (the standard
+// library's unencrypted HTTP/2 support, Go 1.24+); the dialer is the same.
+//
+// http and https speak HTTP/1.1 only, so that Upgrade requests pass through.
+func newTransport(scheme string, timeout time.Duration) *http.Transport {
+	var protocols http.Protocols
+	if scheme == route.SchemeH2C {
+		protocols.SetUnencryptedHTTP2(true)
+	} else {
+		protocols.SetHTTP1(true)
+	}
+	return &http.Transport{
+		Proxy:                 nil, // never an environment proxy
+		DialContext:           dialTCP4,
+		Protocols:             &protocols,
+		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
+		IdleConnTimeout:       idleConnTimeout,
+		TLSHandshakeTimeout:   tlsHandshakeTimeout,
+		ResponseHeaderTimeout: timeout,
+		ExpectContinueTimeout: time.Second,
+		// Pass the client's Accept-Encoding through untouched and never
+		// decompress: streams must not wait on a gzip reader.
+		DisableCompression: true,
+		TLSClientConfig: &tls.Config{
+			InsecureSkipVerify: true, // see above: IP upstreams on a private overlay
+			MinVersion:         tls.VersionTLS12,
+		},
+	}
+}
