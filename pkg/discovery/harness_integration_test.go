@@ -33,6 +33,7 @@ type published struct {
 // watch runs a Watcher until the test ends and records every publication.
 type watch struct {
 	w      *Watcher
+	logs   *logTap
 	mu     sync.Mutex
 	tables []published
 	notify chan struct{} // signalled (without blocking) at every publication
@@ -41,7 +42,7 @@ type watch struct {
 // startWatcher runs a Watcher on cfg (Publish is set here) until cleanup.
 func startWatcher(t testing.TB, cfg Config) *watch {
 	t.Helper()
-	h := &watch{notify: make(chan struct{}, 1)}
+	h := &watch{notify: make(chan struct{}, 1), logs: &logTap{t: t, notify: make(chan struct{}, 1)}}
 	cfg.Publish = func(tbl *route.Table) {
 		h.mu.Lock()
 		h.tables = append(h.tables, published{at: time.Now(), table: tbl})
@@ -51,7 +52,7 @@ func startWatcher(t testing.TB, cfg Config) *watch {
 		default:
 		}
 	}
-	cfg.Logger = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
+	cfg.Logger = zerolog.New(h.logs).Level(zerolog.InfoLevel)
 	w, err := NewWatcher(cfg)
 	if err != nil {
 		t.Fatalf("NewWatcher: %v", err)
@@ -116,6 +117,54 @@ func (h *watch) count() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.tables)
+}
+
+// logTap passes the watcher's log to t and lets a test wait for a line.
+type logTap struct {
+	t      testing.TB
+	mu     sync.Mutex
+	lines  []string
+	notify chan struct{}
+}
+
+func (l *logTap) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	l.t.Log(line)
+	l.mu.Lock()
+	l.lines = append(l.lines, line)
+	l.mu.Unlock()
+	select {
+	case l.notify <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
+
+// count returns how many lines so far contain s.
+func (l *logTap) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, line := range l.lines {
+		if strings.Contains(line, s) {
+			n++
+		}
+	}
+	return n
+}
+
+// wait waits until n lines contain s.
+func (l *logTap) wait(t testing.TB, s string, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for l.count(s) < n {
+		select {
+		case <-l.notify:
+		case <-deadline.C:
+			t.Fatalf("within %v: %d log lines containing %q, want %d", timeout, l.count(s), s, n)
+		}
+	}
 }
 
 func describeTable(t *route.Table) string {
