@@ -189,11 +189,15 @@ func checkHostLabel(l string) error {
 	return nil
 }
 
-// parsePath validates a path prefix: it starts with "/", has no empty, "."
-// or ".." segment, no query or fragment, and loses one trailing slash.
+// parsePath validates a path prefix: it starts with "/", holds no ".." at
+// all, no empty or "." segment, no query or fragment, and loses one trailing
+// slash.
 func parsePath(v string) (string, error) {
 	if !strings.HasPrefix(v, "/") {
 		return "", fmt.Errorf("path %q must start with /, e.g. /api", v)
+	}
+	if strings.Contains(v, "..") {
+		return "", fmt.Errorf("path %q must not hold ..", v)
 	}
 	if strings.ContainsAny(v, "?#") {
 		return "", fmt.Errorf("path %q must not hold a query (?) or fragment (#)", v)
@@ -201,13 +205,13 @@ func parsePath(v string) (string, error) {
 	if v == "/" {
 		return v, nil
 	}
-	v = strings.TrimSuffix(v, "/")
-	for seg := range strings.SplitSeq(v[1:], "/") {
+	p := strings.TrimSuffix(v, "/")
+	for seg := range strings.SplitSeq(p[1:], "/") {
 		switch seg {
 		case "":
 			return "", fmt.Errorf("path %q has an empty segment (//)", v)
-		case ".", "..":
-			return "", fmt.Errorf("path %q must not hold . or .. segments", v)
+		case ".":
+			return "", fmt.Errorf("path %q must not hold a . segment", v)
 		}
 		for i := range len(seg) {
 			if !pathChar(seg[i]) {
@@ -215,7 +219,7 @@ func parsePath(v string) (string, error) {
 			}
 		}
 	}
-	return v, nil
+	return p, nil
 }
 
 func pathChar(c byte) bool {

@@ -1,0 +1,103 @@
+package discovery
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/swarm-ingress/swarm-ingress/pkg/route"
+)
+
+var updateGolden = flag.Bool("update", false, "rewrite the expected output of golden files in testdata/")
+
+const goldenSep = "----"
+
+// TestGoldenLabels runs ParseLabels on each testdata/labels/*.txt: labels as
+// key=value lines ('#' starts a comment line), a line "----", then the
+// expected routes and errors as renderSpecs writes them. -update rewrites
+// the part after the separator.
+func TestGoldenLabels(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "labels", "*.txt"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden files in testdata/labels: %v", err)
+	}
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".txt"), func(t *testing.T) {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			input, want, ok := strings.Cut(string(data), "\n"+goldenSep+"\n")
+			if !ok {
+				t.Fatalf("%s: no %q separator line", file, goldenSep)
+			}
+			labels, err := parseGoldenLabels(input)
+			if err != nil {
+				t.Fatalf("%s: %v", file, err)
+			}
+			specs, errs := ParseLabels("ingress.", labels)
+			got := renderSpecs(specs, errs)
+			if *updateGolden {
+				if err := os.WriteFile(file, []byte(input+"\n"+goldenSep+"\n"+got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if got != want {
+				t.Errorf("%s: output differs (run with -update to accept)\n--- got:\n%s--- want:\n%s", file, got, want)
+			}
+		})
+	}
+}
+
+func parseGoldenLabels(input string) (map[string]string, error) {
+	labels := map[string]string{}
+	for i, line := range strings.Split(input, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("line %d: want key=value, got %q", i+1, line)
+		}
+		if _, dup := labels[k]; dup {
+			return nil, fmt.Errorf("line %d: label %q twice", i+1, k)
+		}
+		labels[k] = v
+	}
+	return labels, nil
+}
+
+// renderSpecs writes specs and errors in a stable, readable form.
+func renderSpecs(specs []Spec, errs []route.Error) string {
+	var b bytes.Buffer
+	for _, s := range specs {
+		r := s.Route
+		fmt.Fprintf(&b, "route %s\n", r.Name)
+		fmt.Fprintf(&b, "  hosts: %s\n", strings.Join(r.Hosts, " "))
+		fmt.Fprintf(&b, "  path: %s  strip_prefix: %t  port: %d\n", r.Path, r.StripPrefix, r.Port)
+		fmt.Fprintf(&b, "  tls: %s  redirect: %t  scheme: %s  stream: %t\n", r.TLS, r.Redirect, r.Scheme, r.Stream)
+		fmt.Fprintf(&b, "  upstream: %q  network: %q\n", s.Upstream, s.Network)
+		fmt.Fprintf(&b, "  timeout: %s  max_body: %d  priority: %d\n", r.Timeout, r.MaxBody, r.Priority)
+		for _, u := range r.BasicAuth {
+			fmt.Fprintf(&b, "  auth.basic: %s:%s\n", u.User, u.Hash)
+		}
+		for _, p := range r.Allow {
+			fmt.Fprintf(&b, "  allow: %s\n", p)
+		}
+		for _, h := range r.Headers {
+			fmt.Fprintf(&b, "  header: %s: %q\n", h.Name, h.Value)
+		}
+	}
+	for _, e := range errs {
+		fmt.Fprintf(&b, "error %s: %s\n", e.Label, e.Error)
+	}
+	if b.Len() == 0 {
+		b.WriteString("(nothing)\n")
+	}
+	return b.String()
+}
