@@ -60,6 +60,7 @@ func (e env) startInstance(t *testing.T, name, keyFile string, p *pebbletest.Peb
 	log := testLogger(t).With().Str("instance", name).Logger()
 	cfg := e.config(t, keyFile)
 	cfg.Logger = log
+	cfg.PruneAfter = time.Nanosecond // the test prunes right after the order
 	store, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("%s: store: %v", name, err)

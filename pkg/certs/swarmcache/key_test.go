@@ -2,6 +2,7 @@ package swarmcache
 
 import (
 	"bytes"
+	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -87,29 +88,37 @@ func TestLoadKeyErrorsNameTheSetting(t *testing.T) {
 	}
 }
 
-func testAEAD(t testing.TB) (key []byte, open func(hash string, data []byte) (string, []byte, error), sealer func(string, []byte) []byte) {
-	key = make([]byte, KeySize)
+// sealer seals and opens with one random key.
+type sealer struct {
+	t    testing.TB
+	aead cipher.AEAD
+}
+
+func newSealer(t testing.TB) sealer {
+	key := make([]byte, KeySize)
 	_, _ = rand.Read(key)
 	aead, err := newAEAD(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return key,
-		func(hash string, data []byte) (string, []byte, error) { return openSealed(aead, hash, data) },
-		func(k string, v []byte) []byte {
-			out, err := seal(aead, k, v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return out
-		}
+	return sealer{t: t, aead: aead}
 }
 
-var openSealed = open
+func (s sealer) seal(key string, value []byte) []byte {
+	out, err := seal(s.aead, key, value)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return out
+}
+
+func (s sealer) open(hash string, data []byte) (string, []byte, error) {
+	return open(s.aead, hash, data)
+}
 
 func TestSealOpen(t *testing.T) {
-	_, openA, sealA := testAEAD(t)
-	_, openB, _ := testAEAD(t)
+	a, b := newSealer(t), newSealer(t)
+	openA, openB, sealA := a.open, b.open, a.seal
 	value := []byte("-----BEGIN EC PRIVATE KEY-----\nsecret\n")
 	sealed := sealA("example.com", value)
 	if bytes.Contains(sealed, []byte("BEGIN")) || bytes.Contains(sealed, []byte("example.com")) {

@@ -98,7 +98,7 @@ func TestMultiInstanceOneOrder(t *testing.T) {
 	for _, in := range instances {
 		in.mgr.SetTable(tlsTable())
 	}
-	keep := func(key string) bool { return key == "acme_account+key" }
+	keep := KeepHosts(tlsTable().TLSHost)
 	if _, err := instances[1].store.Prune(context.Background(), keep); err != nil {
 		t.Fatalf("Prune: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/swarm"
@@ -29,6 +30,8 @@ type Config struct {
 	Namespace string            // separates unrelated caches in one Swarm; empty: DefaultNamespace
 	Labels    map[string]string // optional extra labels on every config created
 	Logger    zerolog.Logger    // default disabled
+
+	PruneAfter time.Duration // Prune spares configs younger than this; zero: DefaultPruneAfter
 }
 
 // Store is an autocert.Cache on Swarm configs, one config per entry version.
@@ -38,6 +41,8 @@ type Store struct {
 	ns     string
 	labels map[string]string
 	log    zerolog.Logger
+
+	pruneAfter time.Duration
 }
 
 var _ autocert.Cache = (*Store)(nil)
@@ -64,6 +69,8 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		ns:     cmp.Or(cfg.Namespace, DefaultNamespace),
 		labels: cfg.Labels,
 		log:    cfg.Logger,
+
+		pruneAfter: cmp.Or(cfg.PruneAfter, DefaultPruneAfter),
 	}
 	if err := s.checkKey(ctx, cfg.KeyFile); err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/acme/autocert"
 )
@@ -229,13 +230,15 @@ func TestStoreUndecryptableIsMiss(t *testing.T) {
 	}
 }
 
-// Prune removes keys nobody keeps, superseded versions of kept keys, and
-// values that cannot be decrypted.
+// Prune removes superseded versions at once; once configs are older than
+// PruneAfter, also keys nobody keeps, leftover challenge tokens and values
+// that cannot be decrypted.
 func TestPrune(t *testing.T) {
 	e := newEnv(t)
-	s := e.store(t, newKeyFile(t))
+	keyFile := newKeyFile(t)
+	s := e.store(t, keyFile)
 	ctx := context.Background()
-	for _, key := range []string{"keep.example", "gone.example", "gone.example+rsa", "acme_account+key"} {
+	for _, key := range []string{"keep.example", "gone.example", "gone.example+rsa", "acme_account+key", "tok+http-01"} {
 		if err := s.Put(ctx, key, []byte("v1 "+key)); err != nil {
 			t.Fatal(err)
 		}
@@ -250,22 +253,58 @@ func TestPrune(t *testing.T) {
 	if n := len(e.entries(t, "keep.example")); n != 3 {
 		t.Fatalf("planted: %d versions of keep.example, want 3", n)
 	}
-
-	keep := func(key string) bool { return key == "keep.example" || key == "acme_account+key" }
-	removed, err := s.Prune(ctx, keep)
-	if err != nil {
-		t.Fatalf("Prune: %v", err)
-	}
-	if removed != 5 { // gone.example, gone.example+rsa, junk, 2 old keep.example
-		t.Errorf("Prune removed %d configs, want 5", removed)
-	}
-	wantCount := map[string]int{"keep.example": 1, "acme_account+key": 1, "gone.example": 0, "gone.example+rsa": 0, "junk": 0}
-	for key, want := range wantCount {
-		if n := len(e.entries(t, key)); n != want {
-			t.Errorf("after Prune: %d configs for %q, want %d", n, key, want)
+	keep := KeepHosts(func(host string) bool { return host == "keep.example" })
+	counts := func(want map[string]int) {
+		t.Helper()
+		for key, n := range want {
+			if got := len(e.entries(t, key)); got != n {
+				t.Errorf("%d configs for %q, want %d", got, key, n)
+			}
 		}
 	}
+
+	// Everything is young: only the superseded versions go.
+	removed, err := s.Prune(ctx, keep)
+	if err != nil || removed != 2 {
+		t.Fatalf("Prune of young configs removed %d (%v), want the 2 superseded versions", removed, err)
+	}
+	counts(map[string]int{"keep.example": 1, "gone.example": 1, "gone.example+rsa": 1, "acme_account+key": 1, "tok+http-01": 1, "junk": 1})
+
+	// The same configs, seen by a Store whose grace has passed.
+	cfg := e.config(t, keyFile)
+	cfg.PruneAfter = time.Nanosecond
+	late, err := New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed, err = late.Prune(ctx, keep)
+	if err != nil || removed != 4 {
+		t.Fatalf("Prune removed %d (%v), want 4: gone.example, gone.example+rsa, the token, junk", removed, err)
+	}
+	counts(map[string]int{"keep.example": 1, "gone.example": 0, "gone.example+rsa": 0, "acme_account+key": 1, "tok+http-01": 0, "junk": 0})
 	if got, err := s.Get(ctx, "keep.example"); err != nil || string(got) != "newest" {
 		t.Fatalf("kept key after Prune = %q, %v; want newest", got, err)
+	}
+}
+
+func TestKeepHosts(t *testing.T) {
+	keep := KeepHosts(func(host string) bool { return host == "a.example" })
+	tests := []struct {
+		key  string
+		want bool
+	}{
+		{key: "a.example", want: true},
+		{key: "a.example+rsa", want: true},
+		{key: "a.example+token", want: false},
+		{key: "b.example", want: false},
+		{key: "b.example+rsa", want: false},
+		{key: "acme_account+key", want: true},
+		{key: "acme_account.key", want: true},
+		{key: "Zm9v+http-01", want: false},
+	}
+	for _, tt := range tests {
+		if got := keep(tt.key); got != tt.want {
+			t.Errorf("keep(%q) = %v, want %v", tt.key, got, tt.want)
+		}
 	}
 }
