@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"sync"
@@ -56,6 +57,7 @@ type Locker struct {
 // NewLocker fills in defaults.
 func NewLocker(cfg LockerConfig) *Locker {
 	cfg.Namespace = cmp.Or(cfg.Namespace, DefaultNamespace)
+	cfg.Labels = maps.Clone(cfg.Labels)
 	cfg.TTL = cmp.Or(cfg.TTL, DefaultTTL)
 	cfg.PollMin = cmp.Or(cfg.PollMin, DefaultPollMin)
 	cfg.PollMax = max(cmp.Or(cfg.PollMax, DefaultPollMax), cfg.PollMin)

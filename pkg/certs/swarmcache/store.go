@@ -6,6 +6,7 @@ import (
 	"crypto/cipher"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -67,7 +68,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		api:    cfg.Client,
 		aead:   aead,
 		ns:     cmp.Or(cfg.Namespace, DefaultNamespace),
-		labels: cfg.Labels,
+		labels: maps.Clone(cfg.Labels),
 		log:    cfg.Logger,
 
 		pruneAfter: cmp.Or(cfg.PruneAfter, DefaultPruneAfter),
