@@ -13,7 +13,8 @@
 # BENCH_SSE_WINDOW (20s), BENCH_BIG_STREAMS (8000), BENCH_PEERS
 # ("direct plain nginx caddy ingress"), BENCH_PORT_BASE (18400),
 # BENCH_BIG_PEER (ingress; another peer to validate the harness),
-# BENCH_SKIP_BIG=1, BENCH_SKIP_DEMO=1.
+# BENCH_SKIP_BIG=1, BENCH_SKIP_DEMO=1, BENCH_INGRESS_BIN (a prebuilt ingress
+# instead of building ./cmd/ingress).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -101,7 +102,10 @@ build() {
 	say "building"
 	mkdir -p "$BIN"
 	go build -o "$BIN/" ./bench/cmd/backend ./bench/cmd/ssebench ./bench/cmd/plainproxy
-	if ! go build -o "$BIN/ingress" ./cmd/ingress 2>"$WORK/ingress-build.log"; then
+	if [[ -n ${BENCH_INGRESS_BIN:-} ]]; then
+		cp "$BENCH_INGRESS_BIN" "$BIN/ingress"
+		note "ingress: using the prebuilt $BENCH_INGRESS_BIN"
+	elif ! go build -o "$BIN/ingress" ./cmd/ingress 2>"$WORK/ingress-build.log"; then
 		HAVE_INGRESS=0
 		note "go build ./cmd/ingress failed; ingress rows are skipped:"
 		sed 's/^/     /' "$WORK/ingress-build.log" | head -20
@@ -177,15 +181,19 @@ start_peer() {
 	ingress)
 		local dir=$WORK/ingress
 		mkdir -p "$dir/data"
+		# A label prefix of its own keeps the Swarm services other people
+		# create on this engine out of its table (and their events from
+		# swapping it mid-run); the routes file uses the same prefix.
+		local pfx=swarmingressbench.
 		cat >"$dir/routes.yaml" <<-EOF
 			services:
 			  - name: bench
 			    upstreams: ["127.0.0.1:$P_BACKEND"]
 			    labels:
-			      ingress.host: bench.local
-			      ingress.tls: "off"
+			      ${pfx}host: bench.local
+			      ${pfx}tls: "off"
 		EOF
-		start ingress env INGRESS_ROUTES_FILE="$dir/routes.yaml" \
+		start ingress env INGRESS_ROUTES_FILE="$dir/routes.yaml" INGRESS_LABEL_PREFIX=$pfx \
 			INGRESS_HTTP_ADDR="127.0.0.1:$P_INGRESS" INGRESS_HTTPS_ADDR="127.0.0.1:$P_INGRESS_TLS" \
 			INGRESS_ADMIN_ADDR="127.0.0.1:$P_INGRESS_ADMIN" INGRESS_DATA_DIR="$dir/data" \
 			DOCKER_HOST="${DOCKER_HOST:-unix:///var/run/docker.sock}" \
@@ -287,7 +295,7 @@ note "client, backend and proxy share these cores: compare ratios within one run
 install_tools
 build
 note "$(go version); $(nginx -v 2>&1); wrk $(wrk --version 2>&1 | head -1 | awk '{print $2}');" \
-	"caddy $([[ $HAVE_CADDY == 1 ]] && "$CADDY" version | awk '{print $1}' || echo unavailable)"
+	"caddy $([[ $HAVE_CADDY == 1 ]] && echo "$CADDY_VERSION" || echo unavailable)"
 
 start backend "$BIN/backend" -addr "127.0.0.1:$P_BACKEND"
 BACKEND_PID=$LAST_PID
