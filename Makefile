@@ -1,0 +1,36 @@
+# swarm-ingress: the two commands of the README, and a few helpers.
+#   make demo       build, deploy on the local single-node Swarm, stream SSE through the ingress
+#   make demo-down  remove everything the demo made
+#   make test       go vet + go test -race ./... (integration tests use the real engine)
+SHELL := /bin/bash
+GO ?= go
+TEST_TIMEOUT ?= 8m
+
+.PHONY: demo demo-down test images bench clean-images
+
+demo:
+	bash scripts/demo.sh up
+
+demo-down:
+	bash scripts/demo.sh down
+
+# The images are built before the tests so that a build failure shows its own
+# output; the tests reuse them (tagged by content hash).
+test:
+	bash scripts/ensure-docker.sh
+	$(MAKE) --no-print-directory images
+	$(GO) vet ./...
+	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+
+images:
+	bash scripts/go-image.sh ./internal/testbackend swarm-ingress-testbackend
+	bash scripts/ingress-image.sh
+
+bench:
+	bash bench/run.sh
+
+# Images are a cache kept between runs; this removes them.
+clean-images:
+	docker image ls --format '{{.Repository}}:{{.Tag}}' \
+		| grep -E '^(swarm-ingress|swarm-ingress-testbackend|swarm-ingress-sse-demo):' \
+		| xargs -r docker image rm
