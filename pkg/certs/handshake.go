@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -16,6 +17,10 @@ import (
 // tls=auto route gets its ACME certificate (waiting for an order in progress),
 // and any other name is refused without contacting the CA.
 func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	ctx := hello.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	if hello.ServerName == "" {
 		return nil, errors.New("missing server name (SNI)")
 	}
@@ -25,7 +30,7 @@ func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 	}
 	name = route.NormalizeHost(name)
 	if len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acme.ALPNProto {
-		if err := m.policy(hello.Context(), name); err != nil {
+		if err := m.policy(ctx, name); err != nil {
 			return nil, err
 		}
 		return m.acme.GetCertificate(hello) // the token certificate of an order in progress
@@ -33,8 +38,8 @@ func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 	if c := m.files.Load().match(name); c != nil {
 		return c.cert, nil
 	}
-	if err := m.policy(hello.Context(), name); err != nil {
+	if err := m.policy(ctx, name); err != nil {
 		return nil, err
 	}
-	return m.certificate(hello.Context(), name)
+	return m.certificate(ctx, name)
 }

@@ -153,6 +153,13 @@ func (m *Manager) obtain(ctx context.Context, host string) (*tls.Certificate, er
 	if m.cachedValid(ctx, host) {
 		return m.acme.GetCertificate(ecdsaHello(host))
 	}
+	// A CA that cannot be reached fails here, before autocert starts an
+	// order: autocert would remember that failure and refuse the host for a
+	// minute whatever our backoff says. (Discover asks the CA only until
+	// the directory has been read once.)
+	if _, err := m.acme.Client.Discover(ctx); err != nil {
+		return nil, fmt.Errorf("read the ACME directory: %w", err)
+	}
 	if m.locker != nil {
 		unlock, err := m.locker.Lock(ctx, host)
 		if err != nil {
@@ -179,6 +186,7 @@ func (m *Manager) finish(host string, f *flight, cert *tls.Certificate, err erro
 	if !record {
 		return
 	}
+	defer m.kick() // Run schedules the next attempt
 	defer m.notify()
 	if err == nil && cert.Leaf != nil {
 		st.ready, st.notAfter, st.err, st.failures, st.retryAt = true, cert.Leaf.NotAfter, "", 0, time.Time{}
