@@ -59,63 +59,69 @@ type labelValue struct {
 // does not inherit it); an unknown top-level key drops every route. Each
 // problem is reported once, naming the full label.
 func ParseLabels(prefix string, labels map[string]string) ([]Spec, []route.Error) {
-	errs := map[route.Error]struct{}{}
+	var errs map[route.Error]struct{}
 	fail := func(label, format string, args ...any) {
+		if errs == nil {
+			errs = map[route.Error]struct{}{}
+		}
 		errs[route.Error{Label: label, Error: fmt.Sprintf(format, args...)}] = struct{}{}
 	}
 
 	top, named, anyRoute := splitLabels(prefix, labels, fail)
+	_, hasDefault := slices.BinarySearchFunc(top, "host", compareKey)
 
-	// Report bad top-level keys even when no route uses them.
-	var scratch Spec
-	for _, k := range slices.Sorted(maps.Keys(top)) {
-		if err := applyLabel(&scratch, k, top[k]); err != nil {
-			fail(top[k].full, "%s", err)
+	if !hasDefault {
+		// No route may use them all: report bad top-level keys anyway.
+		var scratch Spec
+		for _, kv := range top {
+			if err := applyLabel(&scratch, kv.key, kv.labelValue); err != nil {
+				fail(kv.full, "%s", err)
+			}
 		}
 	}
 
-	names := slices.Sorted(maps.Keys(named))
-	if _, ok := top["host"]; ok {
-		names = append([]string{DefaultRoute}, names...)
-	}
 	var specs []Spec
-	for _, name := range names {
-		eff := maps.Clone(top)
-		maps.Copy(eff, named[name])
-		s, ok := buildSpec(prefix, name, eff, fail)
-		if ok {
+	if hasDefault {
+		if s, ok := buildSpec(prefix, DefaultRoute, top, fail); ok {
+			specs = append(specs, s)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(named)) {
+		if s, ok := buildSpec(prefix, name, mergeKeys(top, named[name]), fail); ok {
 			specs = append(specs, s)
 		}
 	}
 
-	if len(names) == 0 && len(top) > 0 && !anyRoute {
+	if !hasDefault && len(named) == 0 && len(top) > 0 && !anyRoute {
 		fail(prefix+"host", "the service has %s labels but no host, so it is not routed: set %shost (or %sroutes.<name>.host)",
 			prefix, prefix, prefix)
 	}
 	return specs, sortedErrors(errs)
 }
 
+// keyValue is one label under the prefix, with its key normalised.
+type keyValue struct {
+	key string // "port", "headers.X-Frame-Options"
+	labelValue
+}
+
+func compareKey(kv keyValue, key string) int { return strings.Compare(kv.key, key) }
+
 // splitLabels sorts the labels under prefix into top-level keys and named
-// routes, normalising header keys. Malformed route labels are reported.
-// anyRoute reports whether there was any route label, even a malformed one.
-func splitLabels(prefix string, labels map[string]string, fail func(label, format string, args ...any)) (top map[string]labelValue, named map[string]map[string]labelValue, anyRoute bool) {
-	top = map[string]labelValue{}
-	named = map[string]map[string]labelValue{}
-	add := func(m map[string]labelValue, key string, lv labelValue) {
-		if prev, ok := m[key]; ok {
-			lv.dupOf = prev.full
-		}
-		m[key] = lv
-	}
-	for _, full := range slices.Sorted(maps.Keys(labels)) {
+// routes, each sorted by key, header names normalised. A key set twice (by
+// labels whose header names differ in case) is kept twice, the second marked
+// as a duplicate. Malformed route labels are reported. anyRoute reports
+// whether there was any route label, even a malformed one.
+func splitLabels(prefix string, labels map[string]string, fail func(label, format string, args ...any)) (top []keyValue, named map[string][]keyValue, anyRoute bool) {
+	for full, value := range labels {
 		key, ok := strings.CutPrefix(full, prefix)
 		if !ok {
 			continue
 		}
-		lv := labelValue{full: full, value: labels[full]}
+		lv := labelValue{full: full, value: value}
 		rest, isRoute := strings.CutPrefix(key, routesPart)
 		if !isRoute {
-			add(top, normalizeKey(key), lv)
+			top = append(top, keyValue{normalizeKey(key), lv})
 			continue
 		}
 		anyRoute = true
@@ -128,13 +134,55 @@ func splitLabels(prefix string, labels map[string]string, fail func(label, forma
 		case !routeName.MatchString(name):
 			fail(full, "route name %q may only hold lower-case letters, digits and '-' (e.g. api-v2)", name)
 		default:
-			if named[name] == nil {
-				named[name] = map[string]labelValue{}
+			if named == nil {
+				named = map[string][]keyValue{}
 			}
-			add(named[name], normalizeKey(sub), lv)
+			named[name] = append(named[name], keyValue{normalizeKey(sub), lv})
 		}
 	}
+	sortKeys(top)
+	for _, kvs := range named {
+		sortKeys(kvs)
+	}
 	return top, named, anyRoute
+}
+
+// sortKeys sorts by key, then full label, and marks repeated keys.
+func sortKeys(kvs []keyValue) {
+	slices.SortFunc(kvs, func(a, b keyValue) int {
+		if c := strings.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return strings.Compare(a.full, b.full)
+	})
+	for i := 1; i < len(kvs); i++ {
+		if kvs[i].key == kvs[i-1].key {
+			kvs[i].dupOf = kvs[i-1].full
+		}
+	}
+}
+
+// mergeKeys returns the keys in effect for a named route: its own, and the
+// top-level ones it does not set. Both inputs and the result are sorted.
+func mergeKeys(top, own []keyValue) []keyValue {
+	out := make([]keyValue, 0, len(top)+len(own))
+	i, j := 0, 0
+	for i < len(top) || j < len(own) {
+		switch {
+		case j == len(own) || i < len(top) && top[i].key < own[j].key:
+			out = append(out, top[i])
+			i++
+		case i == len(top) || own[j].key < top[i].key:
+			out = append(out, own[j])
+			j++
+		default: // the route sets the key: every top-level label of that key is overridden
+			key := own[j].key
+			for i < len(top) && top[i].key == key {
+				i++
+			}
+		}
+	}
+	return out
 }
 
 // normalizeKey canonicalises the header name of a headers.<Name> key so that
@@ -148,7 +196,7 @@ func normalizeKey(key string) string {
 
 // buildSpec applies every key in effect for one route. It reports false if
 // any key is bad (every problem is reported) or the route has no host.
-func buildSpec(prefix, name string, eff map[string]labelValue, fail func(label, format string, args ...any)) (Spec, bool) {
+func buildSpec(prefix, name string, eff []keyValue, fail func(label, format string, args ...any)) (Spec, bool) {
 	s := Spec{Labels: make(map[string]string, len(eff))}
 	s.Route = route.Route{
 		Name:     name,
@@ -160,11 +208,10 @@ func buildSpec(prefix, name string, eff map[string]labelValue, fail func(label, 
 		Timeout:  route.DefaultTimeout,
 	}
 	ok := true
-	for _, k := range slices.Sorted(maps.Keys(eff)) {
-		lv := eff[k]
-		s.Labels[k] = lv.full
-		if err := applyLabel(&s, k, lv); err != nil {
-			fail(lv.full, "%s", err)
+	for _, kv := range eff {
+		s.Labels[kv.key] = kv.full
+		if err := applyLabel(&s, kv.key, kv.labelValue); err != nil {
+			fail(kv.full, "%s", err)
 			ok = false
 		}
 	}
@@ -192,6 +239,9 @@ func routeLabel(prefix, name, key string) string {
 }
 
 func sortedErrors(set map[route.Error]struct{}) []route.Error {
+	if len(set) == 0 {
+		return nil
+	}
 	errs := slices.Collect(maps.Keys(set))
 	slices.SortFunc(errs, func(a, b route.Error) int {
 		if c := strings.Compare(a.Label, b.Label); c != 0 {
