@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,15 +22,111 @@ import (
 	"github.com/swarm-ingress/swarm-ingress/internal/swarmtest"
 )
 
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
 // buildIngress compiles this command once per test binary.
 func buildIngress(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ingress")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ingress-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "ingress")
+		if out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return bin
+	return builtBin
+}
+
+// ingressProc is the real ingress binary running with loopback listeners.
+type ingressProc struct {
+	http, https, admin string
+	cmd                *exec.Cmd
+	logs               *syncBuffer
+	exited             chan error
+}
+
+// startIngress runs `ingress serve` (behind the command prefix, if any) with
+// free loopback listeners and the given extra environment, and kills it at
+// Cleanup, logging its output if the test failed.
+func startIngress(t *testing.T, prefix []string, env ...string) *ingressProc {
+	t.Helper()
+	p := &ingressProc{
+		http:   fmt.Sprintf("127.0.0.1:%d", swarmtest.FreePort(t)),
+		https:  fmt.Sprintf("127.0.0.1:%d", swarmtest.FreePort(t)),
+		admin:  fmt.Sprintf("127.0.0.1:%d", swarmtest.FreePort(t)),
+		logs:   new(syncBuffer),
+		exited: make(chan error, 1),
+	}
+	return p.start(t, prefix, env...)
+}
+
+func (p *ingressProc) start(t *testing.T, prefix []string, env ...string) *ingressProc {
+	t.Helper()
+	args := append(append([]string{}, prefix...), buildIngress(t), "serve")
+	p.cmd = exec.Command(args[0], args[1:]...)
+	p.cmd.Env = append(os.Environ(),
+		"INGRESS_HTTP_ADDR="+p.http, "INGRESS_HTTPS_ADDR="+p.https, "INGRESS_ADMIN_ADDR="+p.admin,
+		"INGRESS_SHUTDOWN_GRACE=2s", "INGRESS_LOG_LEVEL=debug")
+	p.cmd.Env = append(p.cmd.Env, env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := p.exited
+	go func(cmd *exec.Cmd) { exited <- cmd.Wait() }(p.cmd)
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("ingress log:\n%s", p.logs.String())
+		}
+	})
+	swarmtest.WaitHTTP(t, "http://"+p.admin+"/readyz", 200)
+	return p
+}
+
+// stop sends SIGTERM and expects a clean exit within the grace.
+func (p *ingressProc) stop(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			t.Fatalf("ingress exited with %v after SIGTERM", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("ingress did not exit within 15s of SIGTERM")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's two output streams.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // ipv6FirstHosts returns a command prefix that runs a program in a private
@@ -83,33 +180,12 @@ func TestLocalhostUpstreamIsIPv4(t *testing.T) {
       ingress.tls: "off"
 `, port)), 0o644)
 
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", swarmtest.FreePort(t))
-	adminAddr := fmt.Sprintf("127.0.0.1:%d", swarmtest.FreePort(t))
-	cmd := exec.Command(prefix[0], append(prefix[1:], buildIngress(t), "serve")...)
-	cmd.Env = append(os.Environ(),
-		"INGRESS_HTTP_ADDR="+httpAddr,
-		fmt.Sprintf("INGRESS_HTTPS_ADDR=127.0.0.1:%d", swarmtest.FreePort(t)),
-		"INGRESS_ADMIN_ADDR="+adminAddr,
+	ing := startIngress(t, prefix,
 		"INGRESS_DATA_DIR="+filepath.Join(dir, "data"),
 		"INGRESS_ROUTES_FILE="+routes,
 		"INGRESS_NETWORK="+network.Name,
-		"INGRESS_SHUTDOWN_GRACE=2s",
 	)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("ingress log:\n%s", logs.String())
-		}
-	})
-
+	httpAddr, adminAddr := ing.http, ing.admin
 	swarmtest.WaitHTTP(t, "http://"+adminAddr+"/readyz", 200)
 	var view struct {
 		Routes []struct {
@@ -151,16 +227,7 @@ func TestLocalhostUpstreamIsIPv4(t *testing.T) {
 	}
 
 	// SIGTERM: a clean exit within the grace.
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		exited <- err
-		if err != nil {
-			t.Fatalf("ingress exited with %v after SIGTERM", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("ingress did not exit within 15s of SIGTERM")
-	}
+	ing.stop(t)
 }
 
 // TestCheckCommand runs `ingress check` against real Swarm services: it lists
@@ -205,4 +272,12 @@ func TestCheckCommand(t *testing.T) {
 	if strings.Contains(out, "bad.test") && strings.Contains(out, bad+"/default") {
 		t.Errorf("the bad service must not be routed:\n%s", out)
 	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBin != "" {
+		os.RemoveAll(filepath.Dir(builtBin))
+	}
+	os.Exit(code)
 }
