@@ -29,3 +29,33 @@ func newCache(cfg Config, docker *client.Client, log zerolog.Logger) (autocert.C
 	}
 	return store, swarmcache.NewLocker(swarmcache.LockerConfig{Client: docker, Logger: log}), nil
 }
+
+// pruneEvery is how often the Swarm cache drops entries no route needs.
+const pruneEvery = 10 * time.Minute
+
+// pruneCache removes, every pruneEvery, the Swarm cache entries of hosts no
+// current tls=auto route names, superseded versions and stale challenge
+// tokens. Several instances pruning at once is harmless. It returns when ctx ends.
+func (a *app) pruneCache(ctx context.Context, store *swarmcache.Store) error {
+	tick := time.NewTicker(pruneEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		t := a.table.Load()
+		if t == nil {
+			continue
+		}
+		n, err := store.Prune(ctx, swarmcache.KeepHosts(t.TLSHost))
+		if err != nil {
+			a.log.Warn().Err(err).Msg("prune swarm cache")
+			continue
+		}
+		if n > 0 {
+			a.log.Info().Int("removed", n).Msg("pruned swarm cache")
+		}
+	}
+}

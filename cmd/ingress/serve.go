@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/swarm-ingress/swarm-ingress/pkg/certs"
+	"github.com/swarm-ingress/swarm-ingress/pkg/certs/swarmcache"
 	"github.com/swarm-ingress/swarm-ingress/pkg/discovery"
 	"github.com/swarm-ingress/swarm-ingress/pkg/proxy"
 	"github.com/swarm-ingress/swarm-ingress/pkg/route"
@@ -63,6 +64,7 @@ type app struct {
 	watcher  *discovery.Watcher
 	proxy    *proxy.Handler
 	certs    *certs.Manager
+	store    *swarmcache.Store           // with INGRESS_CACHE=swarm, else nil
 	table    atomic.Pointer[route.Table] // last published table, for the admin API
 	ready    atomic.Bool                 // the first table was built
 }
@@ -80,6 +82,7 @@ func newApp(cfg Config, log zerolog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.store, _ = cache.(*swarmcache.Store)
 	a.certs, err = certs.New(certs.Config{
 		DataDir:    cfg.DataDir,
 		CertsDir:   cfg.CertsDir,
@@ -148,6 +151,9 @@ func (a *app) run(ctx context.Context, listen listenFunc) error {
 	g.Go(func() error { return serveErr("admin", adminSrv.Serve(adminLn)) })
 	g.Go(func() error { return a.watcher.Run(gctx) })
 	g.Go(func() error { return a.certs.Run(gctx) })
+	if a.store != nil {
+		g.Go(func() error { return a.pruneCache(gctx, a.store) })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		a.log.Info().Dur("grace", a.cfg.ShutdownGrace).Msg("shutting down: draining requests and streams")
