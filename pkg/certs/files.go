@@ -1,7 +1,6 @@
 package certs
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -116,10 +115,13 @@ func (c *fileCert) parse(crt, key []byte) error {
 }
 
 // watchFiles re-reads CertsDir every ReloadInterval and swaps in the new set
-// when any file changed, logging its bad pairs.
+// when files changed and then stayed the same for one more interval (a
+// .crt and its .key are not replaced at the same instant), logging its bad
+// pairs.
 func (m *Manager) watchFiles(ctx context.Context) {
 	tick := time.NewTicker(m.cfg.ReloadInterval)
 	defer tick.Stop()
+	var pending [sha256.Size]byte
 	for {
 		select {
 		case <-ctx.Done():
@@ -131,7 +133,12 @@ func (m *Manager) watchFiles(ctx context.Context) {
 			m.log.Error().Err(err).Str(fieldFile, m.cfg.CertsDir).Msg("reload user certificates")
 			continue
 		}
-		if bytes.Equal(s.sum[:], m.files.Load().sum[:]) {
+		if s.sum == m.files.Load().sum {
+			pending = [sha256.Size]byte{}
+			continue
+		}
+		if s.sum != pending {
+			pending = s.sum
 			continue
 		}
 		m.files.Store(s)
