@@ -158,9 +158,7 @@ func (a *app) run(ctx context.Context, listen listenFunc) error {
 		<-gctx.Done()
 		a.log.Info().Dur("grace", a.cfg.ShutdownGrace).Msg("shutting down: draining requests and streams")
 		// A fresh context: gctx is already cancelled.
-		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownGrace)
-		defer cancel()
-		err := drain(sctx, httpSrv, httpsSrv)
+		err := a.proxy.Shutdown(context.Background(), a.cfg.ShutdownGrace, httpSrv, httpsSrv)
 		adminSrv.Close()
 		return err
 	})
@@ -193,22 +191,4 @@ func bindAll(listen listenFunc, addrs ...string) ([]net.Listener, error) {
 		lns = append(lns, ln)
 	}
 	return lns, nil
-}
-
-// drain stops the servers accepting, waits for requests and streams until
-// ctx ends, then closes whatever is still open.
-func drain(ctx context.Context, servers ...*http.Server) error {
-	g := new(errgroup.Group)
-	for _, srv := range servers {
-		g.Go(func() error {
-			if err := srv.Shutdown(ctx); err != nil {
-				srv.Close()
-				if !errors.Is(err, context.DeadlineExceeded) {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	return g.Wait()
 }
