@@ -86,4 +86,3 @@ func TestRoutesFileUnset(t *testing.T) {
 		t.Fatalf("no routes file: changed or has content")
 	}
 }
-
