@@ -201,6 +201,9 @@ func (p *fileParser) upstreams(v *yaml.Node) []string {
 
 // checkUpstream checks the form of "IPv4:port" or "name:port".
 func checkUpstream(u string) error {
+	if strings.Contains(u, "/") {
+		return fmt.Errorf("upstream %q must read host:port, without scheme or path, e.g. 192.0.2.10:8080", u)
+	}
 	if strings.Count(u, ":") > 1 {
 		return fmt.Errorf("upstream %q looks like an IPv6 address: upstreams are IPv4 only; use an IPv4 address or a name with an A record", u)
 	}
