@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -52,7 +53,7 @@ func startWatcher(t testing.TB, cfg Config) *watch {
 		default:
 		}
 	}
-	cfg.Logger = zerolog.New(h.logs).Level(zerolog.InfoLevel)
+	cfg.Logger = zerolog.New(h.logs).Level(zerolog.DebugLevel)
 	w, err := NewWatcher(cfg)
 	if err != nil {
 		t.Fatalf("NewWatcher: %v", err)
@@ -142,13 +143,13 @@ func (l *logTap) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// count returns how many lines so far contain s.
-func (l *logTap) count(s string) int {
+// count returns how many lines so far contain every one of subs.
+func (l *logTap) count(subs ...string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
 	for _, line := range l.lines {
-		if strings.Contains(line, s) {
+		if !slices.ContainsFunc(subs, func(s string) bool { return !strings.Contains(line, s) }) {
 			n++
 		}
 	}

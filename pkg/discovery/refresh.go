@@ -19,6 +19,7 @@ const (
 	fieldBackoff    = "backoff"
 	fieldService    = "service"
 	fieldLabel      = "label"
+	fieldRead       = "read"
 )
 
 // level says how much of the Docker state a refresh reads again.
@@ -30,6 +31,20 @@ const (
 	levelServices                  // services and tasks
 	levelFull                      // networks, services and tasks
 )
+
+func (l level) String() string {
+	switch l {
+	case levelStatic:
+		return "routes-file"
+	case levelTasks:
+		return "tasks"
+	case levelServices:
+		return "services"
+	case levelFull:
+		return "full"
+	}
+	return "none"
+}
 
 // mark is a task's container event on this node, kept until the manager agrees.
 type mark struct {
@@ -106,13 +121,13 @@ func (l *loop) refresh(ctx context.Context, lvl level) error {
 		l.nets, l.netErrs, l.services, l.tasks, l.have = nets, netErrs, services, tasks, true
 		l.pruneMarks(start)
 	}
-	l.build(start)
+	l.build(start, lvl)
 	return nil
 }
 
 // build makes a table from the current state and publishes it if its content
 // differs from the last one.
-func (l *loop) build(start time.Time) {
+func (l *loop) build(start time.Time, lvl level) {
 	routes, errs := Build(Input{
 		LabelPrefix: l.cfg.LabelPrefix,
 		Networks:    l.nets,
@@ -129,20 +144,21 @@ func (l *loop) build(start time.Time) {
 		LabelPrefix: l.cfg.LabelPrefix,
 	})
 	if l.last != nil && t.SameContent(l.last) {
+		l.log.Debug().Stringer(fieldRead, lvl).Dur(fieldDuration, time.Since(start)).Msg("route table unchanged")
 		return
 	}
 	prev := l.last
 	l.gen, l.last = t.Generation, t
 	l.w.table.Store(t)
 	l.cfg.Publish(t)
-	l.logPublish(t, prev, time.Since(start))
+	l.logPublish(t, prev, lvl, time.Since(start))
 }
 
 // logPublish writes one line per table and each error the first time it
 // appears (not again at every rebuild while it lasts).
-func (l *loop) logPublish(t, prev *route.Table, d time.Duration) {
+func (l *loop) logPublish(t, prev *route.Table, lvl level, d time.Duration) {
 	l.log.Info().Uint64(fieldGeneration, t.Generation).Int(fieldRoutes, len(t.Routes)).
-		Int(fieldErrors, len(t.Errors)).Dur(fieldDuration, d).Msg("route table published")
+		Int(fieldErrors, len(t.Errors)).Stringer(fieldRead, lvl).Dur(fieldDuration, d).Msg("route table published")
 	seen := map[route.Error]bool{}
 	if prev != nil {
 		for _, e := range prev.Errors {
