@@ -101,3 +101,40 @@ func renderSpecs(specs []Spec, errs []route.Error) string {
 	}
 	return b.String()
 }
+
+// TestParseLabelsRejects covers values a golden file cannot hold (line
+// breaks) and checks that an auth.basic error never quotes the hash.
+func TestParseLabelsRejects(t *testing.T) {
+	const hash = "$2a$04$xYK5g4vT5cfYtru6a/Ahmudw8I6I5jztFuOuKfi.aj/uniimTNcoQ"
+	tests := []struct {
+		name, key, value string
+		wantErr          string
+		mustNotHold      string
+	}{
+		{name: "header value with CRLF", key: "headers.X-A", value: "a\r\nSet-Cookie: x=1", wantErr: "line break or control character"},
+		{name: "header value with LF", key: "headers.X-A", value: "a\nb", wantErr: "line break or control character"},
+		{name: "header value with CR", key: "headers.X-A", value: "a\rb", wantErr: "line break or control character"},
+		{name: "host with newline", key: "host", value: "a.example.com\nb.example.com", wantErr: "is not allowed"},
+		{name: "path with newline", key: "path", value: "/a\n/b", wantErr: "is not allowed"},
+		{name: "bad hash is not quoted", key: "auth.basic", value: "alice:" + hash[:59] + "!", wantErr: "not a bcrypt hash", mustNotHold: hash[7:40]},
+		{name: "bad cost hash is not quoted", key: "auth.basic", value: "alice:$2a$03$" + hash[7:], wantErr: "not a bcrypt hash", mustNotHold: hash[7:40]},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			labels := map[string]string{"ingress.host": "example.com", "ingress." + tc.key: tc.value}
+			if tc.key == "host" {
+				labels = map[string]string{"ingress.host": tc.value}
+			}
+			specs, errs := ParseLabels("ingress.", labels)
+			if len(specs) != 0 {
+				t.Fatalf("a route was produced: %+v", specs)
+			}
+			if len(errs) != 1 || errs[0].Label != "ingress."+tc.key || !strings.Contains(errs[0].Error, tc.wantErr) {
+				t.Fatalf("errors = %+v, want one for ingress.%s containing %q", errs, tc.key, tc.wantErr)
+			}
+			if tc.mustNotHold != "" && strings.Contains(errs[0].Error, tc.mustNotHold) {
+				t.Fatalf("error quotes the hash: %s", errs[0].Error)
+			}
+		})
+	}
+}
