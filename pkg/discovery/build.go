@@ -29,6 +29,9 @@ const defaultLabelPrefix = "ingress."
 // tasks mode (`upstream=tasks`, and every dnsrr service) the addresses of
 // its running tasks there, sorted, possibly none; in static mode the
 // addresses of the routes file. A route that cannot be placed is not built.
+//
+// Static routes have no creation time (Created is zero): against a Swarm
+// service's route of equal priority, a static route wins a conflict.
 func Build(in Input) ([]*route.Route, []route.Error) {
 	prefix := cmp.Or(in.LabelPrefix, defaultLabelPrefix)
 	b := builder{prefix: prefix, nets: slices.Clone(in.Networks)}
@@ -71,17 +74,20 @@ func (b *builder) fail(service, label, format string, args ...any) {
 	b.errs = append(b.errs, route.Error{Service: service, Label: label, Error: fmt.Sprintf(format, args...)})
 }
 
-func (b *builder) parse(service string, labels map[string]string) []Spec {
+// parse parses a service's labels, reporting their errors under service,
+// and tells whether any was found.
+func (b *builder) parse(service string, labels map[string]string) ([]Spec, bool) {
 	specs, errs := ParseLabels(b.prefix, labels)
 	for _, e := range errs {
 		e.Service = service
 		b.errs = append(b.errs, e)
 	}
-	return specs
+	return specs, len(errs) > 0
 }
 
 func (b *builder) service(svc *Service) {
-	for _, s := range b.parse(svc.Name, svc.Labels) {
+	specs, _ := b.parse(svc.Name, svc.Labels)
+	for _, s := range specs {
 		n, ok := b.network(svc, &s)
 		if !ok {
 			continue
@@ -185,8 +191,12 @@ func (b *builder) static(st *StaticService) {
 		b.fail(st.Name, "upstreams", "static service %s has no IPv4 upstream (host:port)", st.Name)
 		return
 	}
+	specs, bad := b.parse(st.Name, st.Labels)
+	if len(specs) == 0 && !bad {
+		b.fail(st.Name, b.prefix+"host", "static service %s has no %shost label, so it is not routed (its labels need the prefix too)", st.Name, b.prefix)
+	}
 next:
-	for _, s := range b.parse(st.Name, st.Labels) {
+	for _, s := range specs {
 		for _, key := range []string{"network", "port", "upstream"} {
 			if full, ok := s.Labels[key]; ok {
 				b.fail(st.Name, full, "remove this label: %s", staticForbidden[key])

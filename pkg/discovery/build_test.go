@@ -222,6 +222,12 @@ func TestBuild(t *testing.T) {
 			},
 		},
 		{
+			name: "static service whose labels lack the prefix",
+			static: []StaticService{{Name: "legacy", Upstreams: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.10:80")},
+				Labels: labelMap("host=legacy.example.com")}},
+			wantErrs: []string{"legacy|ingress.host|has no ingress.host label"},
+		},
+		{
 			name:     "static service without an IPv4 upstream",
 			static:   []StaticService{{Name: "legacy", Labels: labelMap("ingress.host=legacy.example.com")}},
 			wantErrs: []string{"legacy|upstreams|no IPv4 upstream"},
@@ -372,7 +378,7 @@ func TestBuildConflicts(t *testing.T) {
 			name:     "a static route against a Swarm service of equal priority",
 			services: []Service{svc("web", t0, "ingress.host=a.example.com")},
 			static: []StaticService{{Name: "legacy", Upstreams: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:80")},
-				Labels: labelMap("ingress.host=a.example.com", "ingress.priority=1")}},
+				Labels: labelMap("ingress.host=a.example.com")}},
 			host: "a.example.com", path: "/", winner: "legacy/default", loserLabel: "web|ingress.host",
 		},
 	}
