@@ -57,7 +57,15 @@ type labelValue struct {
 // A bad named-route key drops that route only; a bad top-level key drops
 // every route that inherits it (a named route that sets the same key itself
 // does not inherit it); an unknown top-level key drops every route. Each
-// problem is reported once, naming the full label.
+// problem is reported once, naming the full label; Service is left empty
+// for the caller (Build) to fill in.
+//
+// Values are trimmed of surrounding spaces. Hosts are lower-cased, sorted
+// and de-duplicated; a path loses one trailing slash; max_body takes SI
+// units as powers of 1000 (10MB = 10,000,000 bytes) and IEC units as powers
+// of 1024 (512KiB = 524,288 bytes); allow takes CIDRs or bare addresses
+// (/32, /128); tls=off turns redirect off. labels_values.go has each key's
+// rules.
 func ParseLabels(prefix string, labels map[string]string) ([]Spec, []route.Error) {
 	var errs map[route.Error]struct{}
 	fail := func(label, format string, args ...any) {
