@@ -24,14 +24,15 @@ case "$have" in
 *) log "warning: local Go is $have, tagging it as $ref anyway" ;;
 esac
 
-busybox="$(command -v busybox || true)"
-if [ -z "$busybox" ] || ! file -L "$busybox" 2>/dev/null | grep -q 'statically linked'; then
+# Debian's busybox-static (a static /bin/busybox; the plain busybox package is
+# dynamically linked and would not run in the stand-in).
+if ! dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'install ok installed'; then
 	log "installing Debian's busybox-static"
 	if [ "$(id -u)" -ne 0 ]; then SUDO="sudo -n"; else SUDO=""; fi
 	$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
-	busybox="$(command -v busybox)"
 fi
+busybox=/bin/busybox
 certs=/etc/ssl/certs/ca-certificates.crt
 [ -f "$certs" ] || { log "missing $certs (apt-get install ca-certificates)"; exit 1; }
 

@@ -30,7 +30,8 @@ if ! docker info >/dev/null 2>&1; then
 	fi
 	if ! docker info >/dev/null 2>&1; then
 		log "starting dockerd (log: /var/log/swarm-ingress-dockerd.log)"
-		as_root setsid nohup dockerd >/var/log/swarm-ingress-dockerd.log 2>&1 </dev/null &
+		# 9>&-: dockerd must not inherit the lock, or it would hold it forever.
+		as_root setsid nohup dockerd >/var/log/swarm-ingress-dockerd.log 2>&1 </dev/null 9>&- &
 		for _ in $(seq 1 120); do
 			docker info >/dev/null 2>&1 && break
 			sleep 0.5
