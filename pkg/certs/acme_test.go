@@ -313,3 +313,45 @@ func (l *memLocker) names() []string {
 	defer l.mu.Unlock()
 	return append([]string(nil), l.asked...)
 }
+
+// TestValidationFails: the CA is up but cannot validate (nothing answers
+// its challenges yet): the error is in Status and the log and stays the
+// real one while autocert holds the failed order for a minute; once the
+// listeners serve, the certificate arrives through the backoff.
+func TestValidationFails(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out autocert's one-minute hold on a failed order")
+	}
+	t.Parallel()
+	const host = "refused.example.test"
+	r := newRig(t, rigConfig{http01: true, tlsALPN01: true})
+	m, err := New(r.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetTable(r.table(host))
+	r.run(m)
+
+	waitStatus(t, m, "validation error in Status", func(st map[string]Status) bool { return st[host].Error != "" })
+	// Let a few retries hit autocert's hold: the error must stay the CA's.
+	waitStatus(t, m, "retries", func(map[string]Status) bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.hosts[host] != nil && m.hosts[host].failures >= 3
+	})
+	e := statusByHost(m.Status())[host].Error
+	if e == errNotReady || !strings.Contains(e, host) {
+		t.Errorf("Status error %q is not the failed order's error", e)
+	}
+	if logs := r.logs.String(); !strings.Contains(logs, strings.ReplaceAll(e, `"`, `\"`)) {
+		t.Errorf("log has no error %q:\n%s", e, logs)
+	}
+
+	r.serve(m)
+	waitStatus(t, m, "certificate once the challenges are answered", issued(host))
+	chain, err := r.handshake(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify(t, chain, host, r.pebble.IssuerRoots(t))
+}

@@ -197,14 +197,17 @@ func (m *Manager) finish(host string, f *flight, cert *tls.Certificate, err erro
 		err = errors.New("autocert returned a certificate without a leaf")
 		f.err = err
 	}
-	if msg := err.Error(); msg != errNotReady || st.err == "" {
-		st.err = msg
-	}
 	st.ready = false
 	st.failures++
 	wait := backoff(m.cfg.RetryMin, m.cfg.RetryMax, st.failures)
 	st.retryAt = time.Now().Add(wait)
-	m.log.Error().Err(err).Str(fieldHost, host).Dur(fieldRetry, wait).Msg("obtain certificate")
+	retry := wait.Round(time.Millisecond).String()
+	if err.Error() == errNotReady && st.err != "" {
+		m.log.Debug().Str(fieldHost, host).Str(fieldRetry, retry).Msg("autocert still holds the failed order")
+		return
+	}
+	st.err = err.Error()
+	m.log.Error().Err(err).Str(fieldHost, host).Str(fieldRetry, retry).Msg("obtain certificate")
 }
 
 // stored is called by the cache after autocert stored an entry: a renewed

@@ -103,6 +103,13 @@ func (r *rig) table(hosts ...string) *route.Table {
 // the returned stop is called.
 func (r *rig) start(m *Manager) (stop func()) {
 	r.t.Helper()
+	stopServe, stopRun := r.serve(m), r.run(m)
+	return func() { stopRun(); stopServe() }
+}
+
+// serve serves m on the rig's ports until the test ends or stop is called.
+func (r *rig) serve(m *Manager) (stop func()) {
+	r.t.Helper()
 	target, err := url.Parse(r.upstream.URL)
 	if err != nil {
 		r.t.Fatal(err)
@@ -115,25 +122,36 @@ func (r *rig) start(m *Manager) (stop func()) {
 	httpsSrv := &http.Server{Handler: app, TLSConfig: m.TLSConfig(), ErrorLog: quiet}
 	httpL := listen(r.t, r.httpPort)
 	httpsL := tls.NewListener(listen(r.t, r.httpsPort), httpsSrv.TLSConfig)
-
-	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = httpSrv.Serve(httpL) })
 	wg.Go(func() { _ = httpsSrv.Serve(httpsL) })
-	wg.Go(func() {
+	return r.onStop(func() {
+		_ = httpSrv.Close()
+		_ = httpsSrv.Close()
+		wg.Wait()
+	})
+}
+
+// run runs m until the test ends or stop is called.
+func (r *rig) run(m *Manager) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
 		if err := m.Run(ctx); err != nil {
 			r.t.Errorf("Run: %v", err)
 		}
+	}()
+	return r.onStop(func() {
+		cancel()
+		<-done
 	})
+}
+
+// onStop makes f idempotent and runs it at the end of the test at the latest.
+func (r *rig) onStop(f func()) func() {
 	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			_ = httpSrv.Close()
-			_ = httpsSrv.Close()
-			wg.Wait()
-		})
-	}
+	stop := func() { once.Do(f) }
 	r.t.Cleanup(stop)
 	return stop
 }
