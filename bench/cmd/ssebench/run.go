@@ -11,7 +11,7 @@ import (
 
 // runStreams opens cfg.streams streams, measures a window and prints results.
 func runStreams(cfg config) error {
-	rssIdle, err := sumRSS(cfg.pids)
+	idle, err := sampleProcs(cfg.pids)
 	if err != nil {
 		return err
 	}
@@ -47,11 +47,15 @@ func runStreams(cfg config) error {
 	opened := time.Since(begin)
 	time.Sleep(cfg.settle)
 
+	atStart, err := sampleProcs(cfg.pids)
+	if err != nil {
+		return err
+	}
 	w := window{start: time.Now()}
 	w.end = w.start.Add(cfg.window)
 	win.Store(&w)
 	time.Sleep(time.Until(w.end))
-	rssOpen, err := sumRSS(cfg.pids)
+	atEnd, err := sampleProcs(cfg.pids)
 	if err != nil {
 		return err
 	}
@@ -94,14 +98,17 @@ func runStreams(cfg config) error {
 			fmt.Printf("  errors %-6s %d, e.g. %s\n", errKindNames[k], errs[k], example[k])
 		}
 	}
-	kbPerStream := 0.0
-	if len(cfg.pids) > 0 && ok > 0 {
-		kbPerStream = float64(rssOpen-rssIdle) / float64(ok)
-		fmt.Printf("  proxy RSS idle %d kB, with streams %d kB\n", rssIdle, rssOpen)
+	kbPerStream, usPerEvent := 0.0, 0.0
+	if len(cfg.pids) > 0 && ok > 0 && len(delays) > 0 {
+		kbPerStream = float64(atEnd.rssKB-idle.rssKB) / float64(ok)
+		cpu := time.Duration(atEnd.cpuTicks-atStart.cpuTicks) * time.Second / clockTicks
+		usPerEvent = float64(cpu/time.Microsecond) / float64(len(delays))
+		fmt.Printf("  proxy RSS idle %d kB, with streams %d kB; proxy CPU in the window %v\n",
+			idle.rssKB, atEnd.rssKB, cpu)
 	}
-	fmt.Printf("RESULT streams=%d ok=%d events=%d p50_ms=%.2f p99_ms=%.2f max_ms=%.2f errors=%d dial=%d status=%d read=%d stall=%d rss_idle_kb=%d rss_open_kb=%d kb_per_stream=%.1f\n",
+	fmt.Printf("RESULT streams=%d ok=%d events=%d p50_ms=%.2f p99_ms=%.2f max_ms=%.2f errors=%d dial=%d status=%d read=%d stall=%d rss_idle_kb=%d rss_open_kb=%d kb_per_stream=%.1f cpu_us_per_event=%.1f\n",
 		len(streams), ok, len(delays), ms(pct(delays, 0.50)), ms(pct(delays, 0.99)), ms(pct(delays, 1)),
-		failed, errs[errDial], errs[errStatus], errs[errRead], errs[errStall], rssIdle, rssOpen, kbPerStream)
+		failed, errs[errDial], errs[errStatus], errs[errRead], errs[errStall], idle.rssKB, atEnd.rssKB, kbPerStream, usPerEvent)
 	return nil
 }
 
