@@ -1,0 +1,186 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/swarm-ingress/swarm-ingress/pkg/route"
+)
+
+// fakeDocker is a hand-written DockerAPI for the loop's own logic (merging
+// events, publishing only changes, Docker errors). Everything Docker itself
+// does is tested against the real engine in *_integration_test.go.
+type fakeDocker struct {
+	mu           sync.Mutex
+	services     []swarm.Service
+	listErr      error
+	serviceLists int
+	events       chan events.Message
+}
+
+var _ DockerAPI = (*fakeDocker)(nil)
+
+func (f *fakeDocker) Ping(context.Context) (types.Ping, error) { return types.Ping{}, nil }
+
+func (f *fakeDocker) ServiceList(context.Context, swarm.ServiceListOptions) ([]swarm.Service, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.serviceLists++
+	if f.listErr != nil {
+		return nil, f.listErr
+	}
+	return append([]swarm.Service(nil), f.services...), nil
+}
+
+func (f *fakeDocker) TaskList(context.Context, swarm.TaskListOptions) ([]swarm.Task, error) {
+	return nil, nil
+}
+
+func (f *fakeDocker) NetworkList(context.Context, network.ListOptions) ([]network.Summary, error) {
+	return []network.Summary{{ID: "n1", Name: "front", Driver: "overlay", Scope: "swarm"}}, nil
+}
+
+func (f *fakeDocker) ContainerInspect(context.Context, string) (container.InspectResponse, error) {
+	return container.InspectResponse{}, errors.New("not used: Networks is set")
+}
+
+func (f *fakeDocker) Events(ctx context.Context, _ events.ListOptions) (<-chan events.Message, <-chan error) {
+	return f.events, make(chan error)
+}
+
+func (f *fakeDocker) set(services []swarm.Service, listErr error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.services, f.listErr = services, listErr
+}
+
+func (f *fakeDocker) lists() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.serviceLists
+}
+
+func fakeService(id, host string) swarm.Service {
+	s := swarm.Service{ID: id}
+	s.Spec.Name = id
+	s.Spec.Labels = map[string]string{"ingress.host": host}
+	s.Spec.TaskTemplate.Networks = []swarm.NetworkAttachmentConfig{{Target: "n1"}}
+	s.Endpoint.VirtualIPs = []swarm.EndpointVirtualIP{{NetworkID: "n1", Addr: "10.0.0.2/24"}}
+	return s
+}
+
+// TestLoopMergesEvents: a burst of events already queued when the first one
+// arrives is one rebuild (the debounce window starts at the first event),
+// and a rebuild that changes nothing publishes nothing.
+func TestLoopMergesEvents(t *testing.T) {
+	const burst = 30
+	f := &fakeDocker{events: make(chan events.Message, burst)}
+	f.set([]swarm.Service{fakeService("a", "a.test")}, nil)
+	tables := make(chan *route.Table, 10)
+	w, err := NewWatcher(Config{
+		Docker: f, Networks: []string{"front"}, Resync: time.Hour,
+		Debounce: 300 * time.Millisecond, // far longer than reading a queued burst
+		Publish:  func(t *route.Table) { tables <- t },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	first := next(t, tables)
+	if first.Generation != 1 || first.Match("a.test", "/") == nil {
+		t.Fatalf("first table: generation %d, a.test routed: %v", first.Generation, first.Match("a.test", "/") != nil)
+	}
+	before := f.lists()
+	f.set([]swarm.Service{fakeService("a", "a.test"), fakeService("b", "b.test")}, nil)
+	for range burst {
+		f.events <- events.Message{Type: events.ServiceEventType, Action: events.ActionUpdate}
+	}
+	second := next(t, tables)
+	if second.Generation != 2 || second.Match("b.test", "/") == nil || w.Table() != second {
+		t.Fatalf("second table: generation %d, b.test routed %v, Table() current %v",
+			second.Generation, second.Match("b.test", "/") != nil, w.Table() == second)
+	}
+	if got := f.lists() - before; got != 1 {
+		t.Fatalf("%d service lists for a burst of %d events, want 1", got, burst)
+	}
+
+	// Same content again, then a change: only the change is published.
+	f.events <- events.Message{Type: events.ServiceEventType, Action: events.ActionUpdate}
+	noPublishUntil(t, tables, "the unchanged rebuild read the services", func() bool { return f.lists()-before >= 2 })
+	f.set([]swarm.Service{fakeService("a", "a.test")}, nil)
+	f.events <- events.Message{Type: events.ServiceEventType, Action: events.ActionRemove}
+	if third := next(t, tables); third.Generation != 3 || third.Match("b.test", "/") != nil {
+		t.Fatalf("third table: generation %d, b.test still routed %v", third.Generation, third.Match("b.test", "/") != nil)
+	}
+}
+
+// next returns the next published table (bounded wait).
+func next(t *testing.T, tables <-chan *route.Table) *route.Table {
+	t.Helper()
+	select {
+	case tbl := <-tables:
+		return tbl
+	case <-time.After(10 * time.Second):
+		t.Fatal("no table published within 10s")
+		return nil
+	}
+}
+
+// noPublishUntil waits (bounded) for cond, failing if a table is published.
+func noPublishUntil(t *testing.T, tables <-chan *route.Table, desc string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for !cond() {
+		select {
+		case tbl := <-tables:
+			t.Fatalf("table published (generation %d) while waiting until %s", tbl.Generation, desc)
+		case <-deadline:
+			t.Fatalf("not within 10s: %s", desc)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// TestLoopKeepsTableOnError: a failing Docker call publishes nothing and
+// Table keeps the last good table; once Docker answers again the table follows.
+func TestLoopKeepsTableOnError(t *testing.T) {
+	f := &fakeDocker{events: make(chan events.Message, 1)}
+	f.set([]swarm.Service{fakeService("a", "a.test")}, nil)
+	tables := make(chan *route.Table, 10)
+	w, err := NewWatcher(Config{Docker: f, Networks: []string{"front"}, Resync: time.Hour,
+		Publish: func(t *route.Table) { tables <- t }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	first := next(t, tables)
+
+	before := f.lists()
+	f.set(nil, errors.New("connection refused"))
+	f.events <- events.Message{Type: events.ServiceEventType, Action: events.ActionUpdate}
+	// The failed refresh leads to reconnects, each trying a full resync.
+	noPublishUntil(t, tables, "three failed service lists", func() bool { return f.lists()-before >= 3 })
+	if w.Table() != first {
+		t.Fatalf("Table() changed during a Docker error")
+	}
+	f.set(nil, nil) // Docker is back, with no services
+	if tbl := next(t, tables); len(tbl.Routes) != 0 || tbl.Generation != 2 {
+		t.Fatalf("after recovery: %d routes, generation %d; want 0 routes, generation 2", len(tbl.Routes), tbl.Generation)
+	}
+}
