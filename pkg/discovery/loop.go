@@ -81,6 +81,9 @@ func (l *loop) run(ctx context.Context) {
 
 		case s := <-opened:
 			st = s
+			if ctx.Err() != nil {
+				return
+			}
 			select {
 			case err := <-s.errs: // the stream did not open
 				drop(err)
