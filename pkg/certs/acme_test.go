@@ -81,6 +81,20 @@ func TestChallenges(t *testing.T) {
 			if !leaf.NotAfter.Equal(st.NotAfter) {
 				t.Errorf("served certificate expires %v, Status says %v", leaf.NotAfter, st.NotAfter)
 			}
+
+			// A TLS 1.3-only hello offers no ECDSA cipher suite; autocert
+			// alone would order an RSA certificate for it.
+			orders := r.pebble.Orders()
+			chain, err := r.handshakeWith(&tls.Config{ServerName: host, MinVersion: tls.VersionTLS13, RootCAs: roots})
+			if err != nil {
+				t.Fatalf("TLS 1.3-only handshake: %v", err)
+			}
+			if chain[0].SerialNumber.Cmp(leaf.SerialNumber) != 0 {
+				t.Errorf("TLS 1.3-only client got serial %v, want the ECDSA certificate %v", chain[0].SerialNumber, leaf.SerialNumber)
+			}
+			if n := r.pebble.Orders(); n != orders {
+				t.Errorf("the TLS 1.3-only handshake placed %d orders", n-orders)
+			}
 		})
 	}
 }

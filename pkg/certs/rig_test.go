@@ -159,9 +159,12 @@ func (r *rig) onStop(f func()) func() {
 // handshake connects to the HTTPS port with SNI host and returns the chain
 // the server presented, leaf first (unverified: the caller checks it).
 func (r *rig) handshake(host string) ([]*x509.Certificate, error) {
+	return r.handshakeWith(&tls.Config{ServerName: host, InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}})
+}
+
+func (r *rig) handshakeWith(cfg *tls.Config) ([]*x509.Certificate, error) {
 	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp4",
-		fmt.Sprintf("127.0.0.1:%d", r.httpsPort),
-		&tls.Config{ServerName: host, InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}})
+		fmt.Sprintf("127.0.0.1:%d", r.httpsPort), cfg)
 	if err != nil {
 		return nil, err
 	}
