@@ -14,10 +14,12 @@ demo:
 demo-down:
 	bash scripts/demo.sh down
 
+# ensure-chromium: the status page's browser test (cmd/ingress) needs Chromium.
 # The images are built before the tests so that a build failure shows its own
 # output; the tests reuse them (tagged by content hash).
 test:
 	bash scripts/ensure-docker.sh
+	bash scripts/ensure-chromium.sh
 	$(MAKE) --no-print-directory images
 	$(GO) vet ./...
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
