@@ -184,3 +184,44 @@ func TestLoopKeepsTableOnError(t *testing.T) {
 		t.Fatalf("after recovery: %d routes, generation %d; want 0 routes, generation 2", len(tbl.Routes), tbl.Generation)
 	}
 }
+
+func TestClassify(t *testing.T) {
+	const self = "abc123abc123"
+	msg := func(typ events.Type, action events.Action, attrs map[string]string) events.Message {
+		return events.Message{Type: typ, Action: action, Actor: events.Actor{Attributes: attrs}}
+	}
+	task := map[string]string{labelServiceID: "s1", labelTaskID: "t1"}
+	tests := []struct {
+		name     string
+		networks []string // Config.Networks
+		msg      events.Message
+		want     level
+		wantMark taskMark
+	}{
+		{name: "service", msg: msg(events.ServiceEventType, events.ActionUpdate, nil), want: levelServices},
+		{name: "task container start", msg: msg(events.ContainerEventType, events.ActionStart, task), want: levelTasks, wantMark: markStarted},
+		{name: "task container die", msg: msg(events.ContainerEventType, events.ActionDie, task), want: levelTasks, wantMark: markDied},
+		{name: "task container create", msg: msg(events.ContainerEventType, events.ActionCreate, task)},
+		{name: "plain container", msg: msg(events.ContainerEventType, events.ActionStart, map[string]string{"name": "x"})},
+		{name: "network removed", networks: []string{"front"}, msg: msg(events.NetworkEventType, events.ActionRemove, nil), want: levelFull},
+		{name: "own container joins a network", msg: msg(events.NetworkEventType, events.ActionConnect, map[string]string{"container": self + "ffff"}), want: levelFull},
+		{name: "other container joins", msg: msg(events.NetworkEventType, events.ActionConnect, map[string]string{"container": "0123"})},
+		{name: "connect with named networks", networks: []string{"front"}, msg: msg(events.NetworkEventType, events.ActionConnect, map[string]string{"container": self})},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w, err := NewWatcher(Config{Docker: &fakeDocker{}, Networks: tc.networks})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.selfID = func() (string, error) { return self, nil }
+			l := newLoop(w)
+			if got := l.classify(tc.msg); got != tc.want {
+				t.Errorf("level = %v, want %v", got, tc.want)
+			}
+			if got := l.marks["t1"].what; got != tc.wantMark {
+				t.Errorf("mark = %v, want %v", got, tc.wantMark)
+			}
+		})
+	}
+}
