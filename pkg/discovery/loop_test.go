@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -223,5 +224,41 @@ func TestClassify(t *testing.T) {
 				t.Errorf("mark = %v, want %v", got, tc.wantMark)
 			}
 		})
+	}
+}
+
+func TestPruneMarks(t *testing.T) {
+	now := time.Now()
+	w, err := NewWatcher(Config{Docker: &fakeDocker{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLoop(w)
+	task := func(id string, state swarm.TaskState) swarm.Task {
+		return swarm.Task{ID: id, DesiredState: swarm.TaskStateRunning, Status: swarm.TaskStatus{State: state}}
+	}
+	l.tasks = []swarm.Task{
+		task("started-lagging", swarm.TaskStateStarting),
+		task("started-agreed", swarm.TaskStateRunning),
+		task("died-lagging", swarm.TaskStateRunning),
+		task("died-agreed", swarm.TaskStateFailed),
+		task("old", swarm.TaskStateStarting),
+	}
+	l.marks = map[string]mark{
+		"started-lagging": {markStarted, now},
+		"started-agreed":  {markStarted, now},
+		"died-lagging":    {markDied, now},
+		"died-agreed":     {markDied, now},
+		"old":             {markStarted, now.Add(-2 * markTTL)},
+		"gone":            {markDied, now},
+	}
+	l.pruneMarks(now)
+	var kept []string
+	for id := range l.marks {
+		kept = append(kept, id)
+	}
+	slices.Sort(kept)
+	if want := []string{"died-lagging", "started-lagging"}; !slices.Equal(kept, want) {
+		t.Fatalf("kept %v, want %v", kept, want)
 	}
 }
