@@ -46,15 +46,6 @@ func (l level) String() string {
 	return "none"
 }
 
-// mark is a task's container event on this node, kept until the manager agrees.
-type mark struct {
-	what taskMark
-	at   time.Time
-}
-
-// markTTL bounds how long a container event overrides the manager's view.
-const markTTL = time.Minute
-
 // loop is the state of one Run (or Check): the last good Docker state, the
 // static routes file and the last published table. Only its goroutine uses it.
 type loop struct {
@@ -184,36 +175,4 @@ func (l *loop) wantTasks() bool {
 		}
 	}
 	return false
-}
-
-func (l *loop) mark(task string, what taskMark) {
-	l.marks[task] = mark{what: what, at: time.Now()}
-}
-
-func (l *loop) markKinds() map[string]taskMark {
-	out := make(map[string]taskMark, len(l.marks))
-	for id, m := range l.marks {
-		out[id] = m.what
-	}
-	return out
-}
-
-// pruneMarks forgets container events once the manager agrees with them,
-// once their task is gone from the list, or after markTTL.
-func (l *loop) pruneMarks(now time.Time) {
-	if len(l.marks) == 0 {
-		return
-	}
-	state := make(map[string]swarm.TaskState, len(l.tasks))
-	for _, t := range l.tasks {
-		state[t.ID] = t.Status.State
-	}
-	for id, m := range l.marks {
-		s, listed := state[id]
-		agreed := (m.what == markStarted && s == swarm.TaskStateRunning) ||
-			(m.what == markDied && listed && s != swarm.TaskStateRunning)
-		if !listed || agreed || now.Sub(m.at) > markTTL {
-			delete(l.marks, id)
-		}
-	}
 }

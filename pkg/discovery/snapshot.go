@@ -34,15 +34,6 @@ func listTasks(ctx context.Context, api DockerAPI) ([]swarm.Task, error) {
 	return tasks, nil
 }
 
-// taskMark is what this node's container events said about a task before the
-// Swarm manager caught up: its container started, or died.
-type taskMark uint8
-
-const (
-	markStarted taskMark = iota + 1
-	markDied
-)
-
 // convertServices joins services with their running tasks. A task runs when
 // Swarm wants it running and either the manager reports it running or its
 // container on this node has started (the manager lags the container event);
