@@ -71,7 +71,7 @@ func (m *Manager) reconcile(ctx context.Context, wg *sync.WaitGroup) (wait time.
 			}
 			continue
 		}
-		f := m.start(h, st)
+		f := newFlight(st)
 		wg.Go(func() { m.attempt(ctx, h, f, true) })
 	}
 	return wait, ok
@@ -87,8 +87,8 @@ func (m *Manager) state(host string) *hostState {
 	return st
 }
 
-// start records a new flight for host. Call with m.mu held.
-func (m *Manager) start(host string, st *hostState) *flight {
+// newFlight records a new attempt in st. Call with m.mu held.
+func newFlight(st *hostState) *flight {
 	f := &flight{done: make(chan struct{})}
 	st.flight = f
 	return f
@@ -112,7 +112,7 @@ func (m *Manager) certificate(ctx context.Context, host string) (*tls.Certificat
 		m.mu.Unlock()
 		return nil, fmt.Errorf("certificate for %q: %s", host, err)
 	default:
-		f = m.start(host, st)
+		f = newFlight(st)
 		go m.attempt(context.Background(), host, f, false)
 	}
 	m.mu.Unlock()

@@ -251,10 +251,25 @@ func (m *Manager) HTTPHandler(fallback http.Handler) http.Handler {
 	return m.acme.HTTPHandler(fallback)
 }
 
+// shutdownWait is how long Run waits, once ctx ends, for orders in
+// progress; autocert finishes an abandoned order on its own.
+const shutdownWait = 5 * time.Second
+
 // Run pre-issues certificates and reloads user certificates until ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		done := make(chan struct{})
+		go func() {
+			wg.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(shutdownWait):
+			m.log.Warn().Msg("certificate orders still in progress at shutdown were abandoned")
+		}
+	}()
 	if m.cfg.CertsDir != "" {
 		wg.Go(func() { m.watchFiles(ctx) })
 	}
