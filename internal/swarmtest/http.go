@@ -17,6 +17,13 @@ const waitHTTPTimeout = 30 * time.Second
 // status or error. Use it only for loopback or test-network addresses.
 func WaitHTTP(t testing.TB, url string, want int) []byte {
 	t.Helper()
+	return WaitHTTPHost(t, url, "", want)
+}
+
+// WaitHTTPHost is WaitHTTP with a Host header (none when host is empty), for
+// reaching a route through the ingress.
+func WaitHTTPHost(t testing.TB, url, host string, want int) []byte {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitHTTPTimeout)
 	defer cancel()
 	client := &http.Client{Timeout: 5 * time.Second}
@@ -27,6 +34,9 @@ func WaitHTTP(t testing.TB, url string, want int) []byte {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			t.Fatalf("swarmtest: bad url %q: %v", url, err)
+		}
+		if host != "" {
+			req.Host = host
 		}
 		resp, err := client.Do(req)
 		if err == nil {
@@ -41,7 +51,7 @@ func WaitHTTP(t testing.TB, url string, want int) []byte {
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("swarmtest: GET %s: no %d within %v; last: %s", url, want, waitHTTPTimeout, last)
+			t.Fatalf("swarmtest: GET %s (Host %q): no %d within %v; last: %s", url, host, want, waitHTTPTimeout, last)
 		case <-ticker.C:
 		}
 	}

@@ -1,9 +1,13 @@
 package swarmtest
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -13,10 +17,11 @@ import (
 )
 
 // TestIngressImage checks what the Dockerfile promises: a non-root numeric
-// user, the healthcheck, ports and volume; and that the image, run as a Swarm
+// user, the healthcheck, ports and volume; that the image, run as a Swarm
 // service the way examples/stack.yml runs it (uid 65532 with the socket's
 // group, host-mode port), binds :80 without root and becomes healthy, which
-// needs the Docker socket to be readable.
+// needs the Docker socket to be readable; and that it routes a labelled
+// backend and streams its SSE events through, one by one.
 func TestIngressImage(t *testing.T) {
 	rig := New(t)
 	img := rig.IngressImage(t)
@@ -99,5 +104,56 @@ func TestIngressImage(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatalf("context: %v", ctx.Err())
 		}
+	}
+
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	host := rig.Name("backend") + ".test"
+	backend := rig.CreateService(t, swarm.ServiceSpec{
+		Annotations: swarm.Annotations{Labels: map[string]string{
+			"ingress.host": host, "ingress.tls": "off", "ingress.upstream": "tasks",
+		}},
+		TaskTemplate: swarm.TaskSpec{
+			ContainerSpec: &swarm.ContainerSpec{Image: rig.BackendImage(t)},
+			Networks:      []swarm.NetworkAttachmentConfig{{Target: net.ID}},
+		},
+	})
+	rig.WaitTasks(t, backend, 1)
+
+	var echo backendEcho
+	body := WaitHTTPHost(t, base+"/hello?x=1", host, 200)
+	if err := json.Unmarshal(body, &echo); err != nil {
+		t.Fatalf("not the backend's echo: %v: %s", err, body)
+	}
+	if echo.Path != "/hello" || echo.RawQuery != "x=1" || echo.Headers.Get("X-Forwarded-Host") != host {
+		t.Errorf("backend saw path %q query %q X-Forwarded-Host %q; want /hello, x=1, %s",
+			echo.Path, echo.RawQuery, echo.Headers.Get("X-Forwarded-Host"), host)
+	}
+
+	// An endless stream of tiny events: a buffering proxy would hold them for
+	// minutes, so receiving three within the deadline means they flow.
+	sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
+	defer scancel()
+	req, err := http.NewRequestWithContext(sctx, http.MethodGet, base+"/events?interval=200ms", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET /events through the ingress: %v", err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || ct != "text/event-stream" {
+		t.Fatalf("GET /events: %s, Content-Type %q", resp.Status, ct)
+	}
+	var got []string
+	scanner := bufio.NewScanner(resp.Body)
+	for len(got) < 3 && scanner.Scan() {
+		if data, ok := strings.CutPrefix(scanner.Text(), "data: "); ok {
+			got = append(got, data)
+		}
+	}
+	if !slices.Equal(got, []string{"1", "2", "3"}) {
+		t.Errorf("events through the ingress = %q (scan error %v), want 1, 2, 3", got, scanner.Err())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -17,9 +18,11 @@ import (
 
 // backendEcho is the part of testbackend's "/" JSON this test reads.
 type backendEcho struct {
-	Host     string `json:"host"`
-	Path     string `json:"path"`
-	Hostname string `json:"hostname"`
+	Host     string      `json:"host"`
+	Path     string      `json:"path"`
+	RawQuery string      `json:"raw_query"`
+	Headers  http.Header `json:"headers"`
+	Hostname string      `json:"hostname"`
 }
 
 // TestRig brings up a backend and a second backend task that fetches from the
