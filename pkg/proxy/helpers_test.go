@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"bytes"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
 	"github.com/swarm-ingress/swarm-ingress/pkg/route"
@@ -98,7 +100,16 @@ func (f *fixture) do(t testing.TB, req *http.Request) *http.Response {
 
 func (f *fixture) newRequest(t testing.TB, method, host, target string, body io.Reader) *http.Request {
 	t.Helper()
-	req, err := http.NewRequest(method, f.front.URL+target, body)
+	return newRequest(t, method, f.front.URL+target, host, body)
+}
+
+// newRequest builds a request whose whole exchange is bounded by waitLimit,
+// so that a proxy that holds a response back fails the test, never hangs it.
+func newRequest(t testing.TB, method, url, host string, body io.Reader) *http.Request {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,3 +145,16 @@ func (b *syncBuffer) String() string {
 }
 
 func newLogger(w io.Writer) zerolog.Logger { return zerolog.New(w).Level(zerolog.InfoLevel) }
+
+// metricValue reads a gauge or counter.
+func metricValue(t testing.TB, m prometheus.Metric) float64 {
+	t.Helper()
+	var d dto.Metric
+	if err := m.Write(&d); err != nil {
+		t.Fatal(err)
+	}
+	if g := d.GetGauge(); g != nil {
+		return g.GetValue()
+	}
+	return d.GetCounter().GetValue()
+}
