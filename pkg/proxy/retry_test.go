@@ -1,0 +1,119 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// recorder is an upstream that remembers the X-Id of every request it saw
+// and either answers (echoing the body) or breaks the connection without a
+// response, like a task killed with requests in flight.
+type recorder struct {
+	mu     sync.Mutex
+	seen   map[string]string // X-Id -> body
+	break_ bool
+}
+
+func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rec.mu.Lock()
+	rec.seen[r.Header.Get("X-Id")] = string(body)
+	rec.mu.Unlock()
+	if rec.break_ {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+		return
+	}
+	_, _ = w.Write(body)
+}
+
+func (rec *recorder) saw(id string) (string, bool) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	b, ok := rec.seen[id]
+	return b, ok
+}
+
+func startRecorder(t *testing.T, broken bool) (*recorder, netip.AddrPort) {
+	rec := &recorder{seen: map[string]string{}, break_: broken}
+	s := httptest.NewServer(rec)
+	t.Cleanup(s.Close)
+	return rec, addrOf(t, s)
+}
+
+// TestRetryOnRefusedTask: one of two tasks refuses connections (it is dead
+// or not listening yet); every request still succeeds, bodies included.
+func TestRetryOnRefusedTask(t *testing.T) {
+	live, liveAddr := startRecorder(t, false)
+	f := newFixture(t, Config{}, table(testRoute("app.test", deadAddr(t), liveAddr)))
+	for i := range 20 {
+		id := strconv.Itoa(i)
+		method, body := "GET", ""
+		if i%2 == 1 {
+			method, body = "POST", "payload "+id // a body is replayable while unread
+		}
+		req := f.newRequest(t, method, "app.test", "/", strings.NewReader(body))
+		req.Header.Set("X-Id", id)
+		res := f.do(t, req)
+		if got := readAll(t, res.Body); res.StatusCode != 200 || got != body {
+			t.Fatalf("request %d: %d %q, want 200 %q", i, res.StatusCode, got, body)
+		}
+		if got, ok := live.saw(id); !ok || got != body {
+			t.Fatalf("request %d: live task saw %q (%v), want %q", i, got, ok, body)
+		}
+	}
+	retried := metricValue(t, f.h.metrics.upstreamErrors.WithLabelValues("svc/default", kindDial))
+	if retried < 1 {
+		t.Fatalf("no attempt hit the dead task in 20 requests (dial errors %v): the retry was not exercised", retried)
+	}
+}
+
+// TestRetryOnBrokenConnection: a task that drops requests after reading
+// them. Idempotent requests move to the other task; a POST that reached the
+// broken task is not replayed and gets 502.
+func TestRetryOnBrokenConnection(t *testing.T) {
+	broken, brokenAddr := startRecorder(t, true)
+	live, liveAddr := startRecorder(t, false)
+	f := newFixture(t, Config{}, table(testRoute("app.test", brokenAddr, liveAddr)))
+	hits := map[string]int{}
+	for i := range 40 {
+		id := strconv.Itoa(i)
+		method := "GET"
+		if i%2 == 1 {
+			method = "POST"
+		}
+		req := f.newRequest(t, method, "app.test", "/", nil)
+		req.Header.Set("X-Id", id)
+		res := f.do(t, req)
+		readAll(t, res.Body)
+		_, toBroken := broken.saw(id)
+		_, toLive := live.saw(id)
+		switch {
+		case !toBroken:
+			if res.StatusCode != 200 || !toLive {
+				t.Fatalf("%s %s to the live task: %d", method, id, res.StatusCode)
+			}
+		case method == "GET":
+			hits[method]++
+			if res.StatusCode != 200 || !toLive {
+				t.Fatalf("GET %s broke on the first task: got %d, live saw it %v; want a retry and 200", id, res.StatusCode, toLive)
+			}
+		default:
+			hits[method]++
+			if res.StatusCode != http.StatusBadGateway || toLive {
+				t.Fatalf("POST %s reached the broken task: got %d, replayed %v; want 502 and no replay", id, res.StatusCode, toLive)
+			}
+		}
+	}
+	if hits["GET"] == 0 || hits["POST"] == 0 {
+		t.Fatalf("the broken task got %v in 40 requests: both cases must be exercised", hits)
+	}
+}
