@@ -10,9 +10,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"golang.org/x/crypto/acme"
 )
 
 // The routes here are route.Route values built in the test; that a Swarm
@@ -368,4 +370,44 @@ func TestValidationFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	verify(t, chain, host, r.pebble.IssuerRoots(t))
+}
+
+// TestRemovedHost: a host that leaves the table is no longer listed, served
+// or pre-issued, and an order for it (what autocert's renewal would place)
+// is refused before it reaches the CA, while the same client still orders
+// for a routed host.
+func TestRemovedHost(t *testing.T) {
+	t.Parallel()
+	const gone, kept = "gone.example.test", "kept.example.test"
+	r := newRig(t, rigConfig{tlsALPN01: true})
+	m, err := New(r.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetTable(r.table(gone, kept))
+	r.start(m)
+	waitStatus(t, m, "both certificates", func(st map[string]Status) bool { return issued(gone)(st) && issued(kept)(st) })
+
+	m.SetTable(r.table(kept))
+	waitStatus(t, m, "removed host dropped", func(st map[string]Status) bool { _, ok := st[gone]; return !ok })
+	if _, err := r.handshake(gone); err == nil {
+		t.Error("handshake for a removed host succeeded")
+	}
+
+	orders := r.pebble.Orders()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	client := m.acme.Client // autocert's client, registered by the orders above
+	if _, err := client.AuthorizeOrder(ctx, acme.DomainIDs(gone)); err == nil || !strings.Contains(err.Error(), "refused to order") {
+		t.Errorf("order for a removed host: %v, want it refused", err)
+	}
+	if n := r.pebble.Orders(); n != orders {
+		t.Fatalf("the refused order reached Pebble (%d orders)", n-orders)
+	}
+	if _, err := client.AuthorizeOrder(ctx, acme.DomainIDs(kept)); err != nil {
+		t.Errorf("order for a routed host: %v", err)
+	}
+	if n := r.pebble.Orders(); n != orders+1 {
+		t.Errorf("Pebble saw %d new orders, want 1", n-orders)
+	}
 }

@@ -52,10 +52,15 @@ func (m *Manager) reconcile(ctx context.Context, wg *sync.WaitGroup) (wait time.
 	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	dropped := false
 	for h := range m.hosts {
 		if !t.TLSHost(h) || files.match(h) != nil {
 			delete(m.hosts, h)
+			dropped = true
 		}
+	}
+	if dropped {
+		m.notify()
 	}
 	for _, h := range t.TLSHosts() {
 		if files.match(h) != nil {

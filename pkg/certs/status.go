@@ -19,7 +19,7 @@ func (m *Manager) Status() []Status {
 	m.mu.Lock()
 	hosts := t.TLSHosts()
 	for h := range m.hosts {
-		if !slices.Contains(hosts, h) {
+		if t.TLSHost(h) && !slices.Contains(hosts, h) {
 			hosts = append(hosts, h)
 		}
 	}
