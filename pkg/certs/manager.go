@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -137,6 +138,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 
 	var errs []error
+	if u, err := url.Parse(cfg.CA); err != nil || u.Scheme != "https" || u.Host == "" {
+		errs = append(errs, fmt.Errorf("INGRESS_ACME_CA %q is not an https:// URL (set the ACME directory URL, e.g. %s, or leave it empty)", cfg.CA, autocert.DefaultACMEDirectory))
+	}
 	client, err := httpClient(cfg.CARoots)
 	errs = append(errs, err)
 	cache := cfg.Cache

@@ -165,9 +165,11 @@ func TestNewErrors(t *testing.T) {
 		{name: "missing roots file", cfg: Config{DataDir: dir, CARoots: filepath.Join(dir, "nope.pem")}, want: []string{"INGRESS_ACME_CA_ROOTS", "readable PEM file"}},
 		{name: "roots file without PEM", cfg: Config{DataDir: dir, CARoots: emptyPEM}, want: []string{"INGRESS_ACME_CA_ROOTS", "holds no PEM certificate"}},
 		{name: "empty data dir", cfg: Config{}, want: []string{"INGRESS_DATA_DIR is empty"}},
+		{name: "CA not https", cfg: Config{DataDir: dir, CA: "http://127.0.0.1/dir"}, want: []string{"INGRESS_ACME_CA", "https://"}},
+		{name: "CA not a URL", cfg: Config{DataDir: dir, CA: "::"}, want: []string{"INGRESS_ACME_CA"}},
 		{name: "data dir is a file", cfg: Config{DataDir: notDir}, want: []string{"INGRESS_DATA_DIR", "writable directory"}},
 		{name: "missing certs dir", cfg: Config{DataDir: dir, CertsDir: filepath.Join(dir, "nope")}, want: []string{"INGRESS_CERTS_DIR"}},
-		{name: "everything wrong at once", cfg: Config{CARoots: emptyPEM, CertsDir: notDir}, want: []string{"INGRESS_ACME_CA_ROOTS", "INGRESS_DATA_DIR", "INGRESS_CERTS_DIR"}},
+		{name: "everything wrong at once", cfg: Config{CA: "ftp://x", CARoots: emptyPEM, CertsDir: notDir}, want: []string{"INGRESS_ACME_CA ", "INGRESS_ACME_CA_ROOTS", "INGRESS_DATA_DIR", "INGRESS_CERTS_DIR"}},
 	}
 	if os.Geteuid() != 0 { // root writes anywhere
 		tests = append(tests, struct {
