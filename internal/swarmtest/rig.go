@@ -43,6 +43,7 @@ var (
 	setupClient *client.Client
 	setupErr    error
 	sweepReport []string
+	reportOnce  sync.Once // the sweep is reported in the first test only
 	nameSeq     atomic.Int64
 )
 
@@ -65,9 +66,11 @@ func New(t testing.TB) *Rig {
 	if setupErr != nil {
 		t.Fatalf("swarmtest: Docker Swarm is not available: %v", setupErr)
 	}
-	for _, line := range sweepReport {
-		t.Logf("swarmtest: sweep: %s", line)
-	}
+	reportOnce.Do(func() {
+		for _, line := range sweepReport {
+			t.Logf("swarmtest: sweep: %s", line)
+		}
+	})
 	return &Rig{Client: setupClient}
 }
 
