@@ -65,6 +65,13 @@ func TestChallenges(t *testing.T) {
 				t.Errorf("ingress_cert_expiry_timestamp_seconds = %v, want %v", got, st.NotAfter.Unix())
 			}
 
+			// redirect=true: plain HTTP is redirected, yet the HTTP-01
+			// challenge above was answered first.
+			code, loc, _, err := r.getHTTP(host, "/x?y=1")
+			if err != nil || code != http.StatusPermanentRedirect || loc != "https://"+host+"/x?y=1" {
+				t.Errorf("plain HTTP: %d %q %v, want 308 to https://%s/x?y=1", code, loc, err, host)
+			}
+
 			roots := r.pebble.IssuerRoots(t)
 			resp, body, err := r.get(host, "/hello", roots)
 			if err != nil {
@@ -119,7 +126,7 @@ func TestRefusesOtherNames(t *testing.T) {
 			t.Errorf("handshake for %q succeeded, want it refused", host)
 		}
 	}
-	code, _, err := r.getHTTP("nobody.example.test", "/.well-known/acme-challenge/x")
+	code, _, _, err := r.getHTTP("nobody.example.test", "/.well-known/acme-challenge/x")
 	if err != nil || code != 403 {
 		t.Errorf("HTTP-01 request for an unrouted name: status %d, %v; want 403", code, err)
 	}
@@ -184,7 +191,7 @@ func TestCADown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.SetTable(r.table(host))
+	m.SetTable(r.table("noredirect:" + host))
 	r.start(m)
 
 	st := waitStatus(t, m, "error in Status", func(st map[string]Status) bool { return st[host].Error != "" })[host]
@@ -194,7 +201,7 @@ func TestCADown(t *testing.T) {
 	if logs := r.logs.String(); !strings.Contains(logs, `"host":"`+host+`"`) || !strings.Contains(logs, "obtain certificate") {
 		t.Errorf("log has no error for %s:\n%s", host, logs)
 	}
-	code, body, err := r.getHTTP(host, "/plain")
+	code, _, body, err := r.getHTTP(host, "/plain")
 	if err != nil || code != 200 || body != "upstream: "+host+" /plain" {
 		t.Errorf("plain HTTP while the CA is down: %d %q %v", code, body, err)
 	}

@@ -11,9 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"net/netip"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/swarm-ingress/swarm-ingress/internal/pebbletest"
+	"github.com/swarm-ingress/swarm-ingress/pkg/proxy"
 	"github.com/swarm-ingress/swarm-ingress/pkg/route"
 )
 
@@ -80,19 +79,23 @@ func (r *rig) config() Config {
 	}
 }
 
-// table routes each host (tls=auto) to the upstream; "off:<host>" makes a
-// tls=off route.
+// table routes each host to the upstream: tls=auto with redirect=true (the
+// defaults); "noredirect:<host>" keeps plain HTTP proxied; "off:<host>"
+// makes a tls=off route.
 func (r *rig) table(hosts ...string) *route.Table {
 	up := netip.MustParseAddrPort(r.upstream.Listener.Addr().String())
 	var routes []*route.Route
 	for i, h := range hosts {
-		tlsMode := route.TLSAuto
+		tlsMode, redirect := route.TLSAuto, true
 		if name, ok := strings.CutPrefix(h, "off:"); ok {
-			h, tlsMode = name, route.TLSOff
+			h, tlsMode, redirect = name, route.TLSOff, false
+		}
+		if name, ok := strings.CutPrefix(h, "noredirect:"); ok {
+			h, redirect = name, false
 		}
 		routes = append(routes, &route.Route{
 			Service: fmt.Sprintf("svc%d", i), Name: "default",
-			Hosts: []string{h}, Path: "/", Port: up.Port(), TLS: tlsMode,
+			Hosts: []string{h}, Path: "/", Port: up.Port(), TLS: tlsMode, Redirect: redirect,
 			Mode: route.ModeStatic, Upstreams: []netip.AddrPort{up}, Scheme: route.SchemeHTTP,
 		})
 	}
@@ -110,13 +113,9 @@ func (r *rig) start(m *Manager) (stop func()) {
 // serve serves m on the rig's ports until the test ends or stop is called.
 func (r *rig) serve(m *Manager) (stop func()) {
 	r.t.Helper()
-	target, err := url.Parse(r.upstream.URL)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	// The lead wires pkg/proxy's Handler here; the certificate tests need
-	// only a route to reach the upstream.
-	app := httputil.NewSingleHostReverseProxy(target)
+	// The proxy serves the table m has now, as cmd/ingress wires them.
+	app := proxy.New(proxy.Config{Logger: zerolog.Nop()})
+	app.SetTable(m.table.Load())
 	quiet := log.New(io.Discard, "", 0)
 	httpSrv := &http.Server{Handler: m.HTTPHandler(app), ErrorLog: quiet}
 	httpsSrv := &http.Server{Handler: app, TLSConfig: m.TLSConfig(), ErrorLog: quiet}
@@ -193,21 +192,26 @@ func (r *rig) get(host, path string, roots *x509.CertPool) (*http.Response, stri
 	return resp, string(body), err
 }
 
-// getHTTP fetches http://host/path through the plain HTTP port.
-func (r *rig) getHTTP(host, path string) (int, string, error) {
+// getHTTP fetches http://host/path through the plain HTTP port without
+// following redirects.
+func (r *rig) getHTTP(host, path string) (code int, location, body string, err error) {
 	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", r.httpPort, path), nil)
 	if err != nil {
-		return 0, "", err
+		return 0, "", "", err
 	}
 	req.Host = host
-	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{}}
+	c := &http.Client{
+		Timeout:       30 * time.Second,
+		Transport:     &http.Transport{},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return 0, "", err
+		return 0, "", "", err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), err
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Location"), string(b), err
 }
 
 // waitStatus waits until cond holds for m's Status (by host), re-checking
