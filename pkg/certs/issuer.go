@@ -240,7 +240,8 @@ func (m *Manager) notify() {
 }
 
 // cachedValid reports whether the cache holds a certificate for host that
-// is valid now. Errors count as "no": autocert will ask the cache again.
+// is valid now (autocert stores a host's ECDSA certificate under the bare
+// host name). Errors count as "no": autocert will ask the cache again.
 func (m *Manager) cachedValid(ctx context.Context, host string) bool {
 	data, err := m.cache.Get(ctx, host)
 	if err != nil {
