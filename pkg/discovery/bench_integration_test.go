@@ -21,8 +21,10 @@ import (
 // Benchmarks against the real Swarm. Run them with a fixed count, e.g.
 //
 //	go test -run '^$' -bench 'Propagation' -benchtime 20x ./pkg/discovery/
-//	go test -run '^$' -bench 'TaskAddress' -benchtime 10x ./pkg/discovery/
+//	go test -run '^$' -bench 'TaskAddress|FirstAnswer' -benchtime 10x ./pkg/discovery/
 //
+// (BenchmarkFirstAnswer, in firstanswer_integration_test.go, goes through the
+// ingress image; the others measure the Watcher in this process.)
 // Each iteration creates one service; the figures are measured at the
 // watcher's Publish callback, which is where cmd/ingress stores the table
 // that /api/routes and the proxy read (an atomic pointer swap later).
