@@ -66,10 +66,10 @@ up() {
 	log "deploying the ingress (HTTP on 127.0.0.1:$http_port, HTTPS on :$https_port, user 65532:$gid)"
 	INGRESS_IMAGE="$ingress_image" DOCKER_GID="$gid" EDGE_NETWORK="$network" \
 		INGRESS_HTTP_PORT="$http_port" INGRESS_HTTPS_PORT="$https_port" \
-		docker stack deploy --detach=true --resolve-image never --compose-file examples/stack.yml "$ingress_stack" >/dev/null
+		docker stack deploy --resolve-image never --compose-file examples/stack.yml "$ingress_stack" >/dev/null
 	log "deploying the SSE demo (2 replicas, labels ingress.host=$host ingress.upstream=tasks)"
 	SSE_DEMO_IMAGE="$sse_image" EDGE_NETWORK="$network" \
-		docker stack deploy --detach=true --resolve-image never --compose-file examples/sse-demo/stack.yml "$sse_stack" >/dev/null
+		docker stack deploy --resolve-image never --compose-file examples/sse-demo/stack.yml "$sse_stack" >/dev/null
 
 	log "waiting for the route, then streaming 5 events through the ingress:"
 	if ! go run ./examples/sse-demo/watch -url "http://127.0.0.1:$http_port/events" -host "$host" -n 5 -wait 120s; then
