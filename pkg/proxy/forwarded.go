@@ -99,8 +99,9 @@ func setForwarded(pr *httputil.ProxyRequest, trusted bool) {
 			xff = strings.Join(prior, ", ") + ", " + peer
 		}
 	}
+	vals := [3]string{xff} // one allocation for the three headers
 	if xff != "" {
-		out.Header["X-Forwarded-For"] = []string{xff}
+		out.Header["X-Forwarded-For"] = vals[0:1:1]
 	}
 	host, proto := in.Host, "http"
 	if in.TLS != nil {
@@ -114,8 +115,9 @@ func setForwarded(pr *httputil.ProxyRequest, trusted bool) {
 			proto = v
 		}
 	}
-	out.Header["X-Forwarded-Host"] = []string{host}
-	out.Header["X-Forwarded-Proto"] = []string{proto}
+	vals[1], vals[2] = host, proto
+	out.Header["X-Forwarded-Host"] = vals[1:2:2]
+	out.Header["X-Forwarded-Proto"] = vals[2:3:3]
 }
 
 // stripPrefix removes the route's path prefix from the outbound URL, keeping
