@@ -163,23 +163,18 @@ func NormalizeHost(host string) string {
 	return strings.ToLower(host)
 }
 
-// TLSHost reports whether a current route with tls=auto serves host (exactly
-// or through a wildcard). It is the certificate host policy.
+// TLSHost reports whether a current route with tls=auto names host exactly.
+// It is the ACME host policy. A name that only a wildcard route matches is
+// not accepted: ACME cannot issue wildcards over HTTP-01 or TLS-ALPN-01, and
+// ordering on demand for any name a client sends would let strangers spend
+// the CA's rate limits. Wildcard routes use a user-supplied certificate.
 func (t *Table) TLSHost(host string) bool {
 	if t == nil {
 		return false
 	}
-	host = NormalizeHost(host)
-	for _, s := range t.exact[host] {
+	for _, s := range t.exact[NormalizeHost(host)] {
 		if s.route.TLSAuto() {
 			return true
-		}
-	}
-	if _, suffix, ok := strings.Cut(host, "."); ok {
-		for _, s := range t.wildcard[suffix] {
-			if s.route.TLSAuto() {
-				return true
-			}
 		}
 	}
 	return false

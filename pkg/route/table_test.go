@@ -88,7 +88,7 @@ func TestTLSHostsAndView(t *testing.T) {
 	if hs := tbl.TLSHosts(); len(hs) != 1 || hs[0] != "secure.com" {
 		t.Fatalf("TLSHosts = %v", hs)
 	}
-	for host, want := range map[string]bool{"secure.com": true, "x.wild.com": true, "plain.com": false, "y.x.wild.com": false, "other.com": false} {
+	for host, want := range map[string]bool{"secure.com": true, "SECURE.com.": true, "x.wild.com": false, "plain.com": false, "y.x.wild.com": false, "other.com": false} {
 		if got := tbl.TLSHost(host); got != want {
 			t.Errorf("TLSHost(%q) = %v, want %v", host, got, want)
 		}
