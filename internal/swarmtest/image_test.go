@@ -4,15 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/swarm"
 )
 
@@ -51,33 +48,10 @@ func TestIngressImage(t *testing.T) {
 		t.Errorf("Entrypoint = %v, want [/ingress]", cfg.Entrypoint)
 	}
 
-	var sock syscall.Stat_t
-	if err := syscall.Stat("/var/run/docker.sock", &sock); err != nil {
-		t.Fatalf("stat docker socket: %v", err)
-	}
 	net := rig.Network(t, "edge")
-	port := FreePort(t)
-	id := rig.CreateService(t, swarm.ServiceSpec{
-		TaskTemplate: swarm.TaskSpec{
-			ContainerSpec: &swarm.ContainerSpec{
-				Image: img,
-				User:  fmt.Sprintf("65532:%d", sock.Gid),
-				Env:   []string{"INGRESS_SHUTDOWN_GRACE=1s", "INGRESS_LOG_LEVEL=debug"},
-				Mounts: []mount.Mount{{
-					Type: mount.TypeBind, Source: "/var/run/docker.sock", Target: "/var/run/docker.sock", ReadOnly: true,
-				}},
-			},
-			Networks: []swarm.NetworkAttachmentConfig{{Target: net.ID}},
-		},
-		EndpointSpec: &swarm.EndpointSpec{Ports: []swarm.PortConfig{{
-			Protocol: swarm.PortConfigProtocolTCP, TargetPort: 80,
-			PublishedPort: uint32(port), PublishMode: swarm.PortConfigPublishModeHost,
-		}}},
-	})
-	tasks := rig.WaitTasks(t, id, 1)
-
-	// No route has this host: a 404 from the ingress proves it bound :80 as uid 65532.
-	WaitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 404)
+	// Answering 404 for an unknown host proves it bound :80 as uid 65532.
+	ing := rig.Ingress(t, IngressOptions{Networks: []Network{net}, Env: []string{"INGRESS_LOG_LEVEL=debug"}})
+	tasks := []swarm.Task{ing.Task}
 
 	// HEALTHCHECK runs `ingress healthcheck` (admin /readyz), which needs a first
 	// route table, which needs the Docker socket.
@@ -106,7 +80,7 @@ func TestIngressImage(t *testing.T) {
 		}
 	}
 
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	base := ing.HTTP
 	host := rig.Name("backend") + ".test"
 	backend := rig.CreateService(t, swarm.ServiceSpec{
 		Annotations: swarm.Annotations{Labels: map[string]string{
