@@ -39,8 +39,10 @@ BIN=$WORK/bin
 exec > >(tee "$LOG") 2>&1
 
 PIDS=()
+STEP_PID=
 cleanup() {
 	local pid
+	[[ -n $STEP_PID ]] && kill -TERM "$STEP_PID" 2>/dev/null
 	for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
 	for pid in "${PIDS[@]}"; do
 		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -70,6 +72,20 @@ for p in $(seq $((PORT_BASE + 1)) $((PORT_BASE + 8))); do
 	fi
 done
 
+# step SECONDS CMD...: runs a client step with a time limit; its output ends
+# up in STEP_OUT. It runs in the background and is waited for, because bash
+# runs the INT/TERM trap during `wait` but only after a $(...) finishes.
+STEP_OUT=
+step() {
+	local secs=$1
+	shift
+	timeout "$secs" "$@" >"$WORK/step.out" 2>&1 &
+	STEP_PID=$!
+	wait "$STEP_PID" || true
+	STEP_PID=
+	STEP_OUT=$(<"$WORK/step.out")
+}
+
 # ---- tools -------------------------------------------------------------------
 install_tools() {
 	local need=()
@@ -88,10 +104,11 @@ CADDY=$CACHE/caddy-$CADDY_VERSION/caddy
 build_caddy() {
 	[[ -x $CADDY ]] && return 0
 	say "building Caddy $CADDY_VERSION into $CADDY (once; cached)"
-	# Outside our module: go install pkg@version ignores go.mod.
-	if ! (cd /tmp && GOBIN=$(dirname "$CADDY") GOFLAGS=-mod=mod timeout 600 \
-		go install "github.com/caddyserver/caddy/v2/cmd/caddy@$CADDY_VERSION"); then
-		note "Caddy could not be built here; its row is skipped"
+	# Outside our module: go install pkg@version ignores our go.mod.
+	step 600 env GOBIN="$(dirname "$CADDY")" go install "github.com/caddyserver/caddy/v2/cmd/caddy@$CADDY_VERSION"
+	if [[ ! -x $CADDY ]]; then
+		note "Caddy could not be built here; its row is skipped:"
+		tail -5 <<<"$STEP_OUT" | sed 's/^/     /'
 		return 1
 	fi
 }
@@ -248,8 +265,9 @@ HZ=$(getconf CLK_TCK)
 run_get() { # run_get PEER
 	local out t0 t1 n
 	t0=$(cpu_ticks "$PEER_PIDS")
-	out=$(timeout 60 wrk -t$WRK_THREADS -c$WRK_CONNS -d"$GET_DURATION" --latency \
-		-H 'Host: bench.local' "http://127.0.0.1:$PEER_PORT/small" 2>&1) || true
+	step 60 wrk -t$WRK_THREADS -c$WRK_CONNS -d"$GET_DURATION" --latency \
+		-H 'Host: bench.local' "http://127.0.0.1:$PEER_PORT/small"
+	out=$STEP_OUT
 	t1=$(cpu_ticks "$PEER_PIDS")
 	sed 's/^/     /' <<<"$out"
 	n=$(awk '/requests in/ {print $1}' <<<"$out")
@@ -268,8 +286,9 @@ run_get() { # run_get PEER
 run_sse() { # run_sse PEER STREAMS RAMP KEY
 	local out ramp=$3 key=${4:-$1} pids=$PEER_PIDS
 	[[ $1 == direct ]] && pids=
-	out=$(timeout 120 "$BIN/ssebench" -addr "127.0.0.1:$PEER_PORT" -n "$2" -ramp "$ramp" \
-		-settle 2s -d "$SSE_WINDOW" -pids "$pids" 2>&1) || true
+	step 120 "$BIN/ssebench" -addr "127.0.0.1:$PEER_PORT" -n "$2" -ramp "$ramp" \
+		-settle 2s -d "$SSE_WINDOW" -pids "$pids"
+	out=$STEP_OUT
 	sed 's/^/     /' <<<"$out"
 	local res
 	res=$(grep '^RESULT' <<<"$out" || true)
@@ -289,7 +308,8 @@ run_sse() { # run_sse PEER STREAMS RAMP KEY
 declare -A FIRST
 run_first_event() { # run_first_event PEER
 	local out
-	out=$(timeout 20 "$BIN/ssebench" -first-event -timeout 5s -addr "127.0.0.1:$PEER_PORT" 2>&1) || true
+	step 20 "$BIN/ssebench" -first-event -timeout 5s -addr "127.0.0.1:$PEER_PORT"
+	out=$STEP_OUT
 	sed 's/^/     /' <<<"$out"
 	local res first events
 	res=$(grep '^RESULT' <<<"$out" || true)
