@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/net/websocket"
 )
 
 // served is a Handler behind a real NewServer, optionally over TLS with
@@ -148,5 +149,44 @@ func TestShutdownEndsStreamCleanly(t *testing.T) {
 				t.Fatalf("shutdown: %v", err)
 			}
 		})
+	}
+}
+
+// TestShutdownEndsWebSocket: upgraded connections are not tracked by
+// http.Server; Shutdown waits for them up to the grace, then closes them.
+func TestShutdownEndsWebSocket(t *testing.T) {
+	up := httptest.NewServer(websocket.Handler(func(ws *websocket.Conn) { _, _ = io.Copy(ws, ws) }))
+	t.Cleanup(up.Close)
+	h := New(Config{})
+	h.SetTable(table(testRoute("ws.test", addrOf(t, up))))
+	s := serve(t, h, false)
+
+	conn, err := net.Dial("tcp4", s.srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := websocket.NewConfig("ws://ws.test/", "http://ws.test")
+	ws, err := websocket.NewClient(cfg, conn)
+	if err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	defer ws.Close()
+	_ = ws.SetDeadline(time.Now().Add(waitLimit))
+	if err := websocket.Message.Send(ws, "ping"); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := websocket.Message.Receive(ws, &got); err != nil || got != "ping" {
+		t.Fatalf("echo before shutdown: %q %v", got, err)
+	}
+
+	errc := s.shutdown(50 * time.Millisecond)
+	if err := <-errc; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if err := websocket.Message.Receive(ws, &got); err == nil {
+		t.Fatalf("the connection is still open after shutdown (received %q)", got)
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the connection is still open after shutdown (read timed out)")
 	}
 }

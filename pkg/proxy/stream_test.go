@@ -206,3 +206,27 @@ func TestUpstreamSchemes(t *testing.T) {
 		})
 	}
 }
+
+// TestH2CHeaderTimeout: the route timeout applies to h2c upstreams too.
+func TestH2CHeaderTimeout(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	up.Config.Protocols = &p
+	up.Start()
+	t.Cleanup(up.Close)
+	rt := testRoute("app.test", addrOf(t, up))
+	rt.Scheme, rt.Timeout = route.SchemeH2C, 50*time.Millisecond
+	f := newFixture(t, Config{}, table(rt))
+	res := f.do(t, f.newRequest(t, "GET", "app.test", "/", nil))
+	if res.StatusCode != http.StatusGatewayTimeout {
+		t.Fatalf("status %d, want 504", res.StatusCode)
+	}
+}
