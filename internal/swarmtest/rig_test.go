@@ -122,23 +122,36 @@ func TestSweep(t *testing.T) {
 		{name: "dead", pid: deadPID, wantGone: true},
 		{name: "live", pid: os.Getpid(), wantGone: false},
 	}
-	ids := make([]string, len(tests))
+	type created struct{ network, config string }
+	ids := make([]created, len(tests))
 	for i, tt := range tests {
 		lbl := map[string]string{LabelTest: "1", LabelPID: strconv.Itoa(tt.pid)}
-		created, err := rig.Client.NetworkCreate(ctx, rig.Name("sweep-"+tt.name), network.CreateOptions{Driver: "overlay", Labels: lbl})
+		n, err := rig.Client.NetworkCreate(ctx, rig.Name("sweep-"+tt.name), network.CreateOptions{Driver: "overlay", Labels: lbl})
 		if err != nil {
 			t.Fatalf("create network: %v", err)
 		}
-		ids[i] = created.ID
-		t.Cleanup(func() { _ = rig.Client.NetworkRemove(context.Background(), created.ID) })
+		t.Cleanup(func() { _ = rig.Client.NetworkRemove(context.Background(), n.ID) })
+		c, err := rig.Client.ConfigCreate(ctx, swarm.ConfigSpec{
+			Annotations: swarm.Annotations{Name: rig.Name("sweep-" + tt.name), Labels: lbl},
+			Data:        []byte("x"),
+		})
+		if err != nil {
+			t.Fatalf("create config: %v", err)
+		}
+		t.Cleanup(func() { _ = rig.Client.ConfigRemove(context.Background(), c.ID) })
+		ids[i] = created{network: n.ID, config: c.ID}
 	}
 
 	sweep(ctx, rig.Client)
 
 	for i, tt := range tests {
-		_, err := rig.Client.NetworkInspect(ctx, ids[i], network.InspectOptions{})
+		_, err := rig.Client.NetworkInspect(ctx, ids[i].network, network.InspectOptions{})
 		if gone := errdefsNotFound(err); gone != tt.wantGone {
 			t.Errorf("%s pid %d: network gone = %v (err %v), want %v", tt.name, tt.pid, gone, err, tt.wantGone)
+		}
+		_, _, err = rig.Client.ConfigInspectWithRaw(ctx, ids[i].config)
+		if gone := errdefsNotFound(err); gone != tt.wantGone {
+			t.Errorf("%s pid %d: config gone = %v (err %v), want %v", tt.name, tt.pid, gone, err, tt.wantGone)
 		}
 	}
 }
