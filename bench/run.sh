@@ -65,12 +65,15 @@ P_INGRESS=$((PORT_BASE + 5))
 P_INGRESS_TLS=$((PORT_BASE + 6))
 P_INGRESS_ADMIN=$((PORT_BASE + 7))
 P_NGINX_DEFAULT=$((PORT_BASE + 8))
-for p in $(seq $((PORT_BASE + 1)) $((PORT_BASE + 8))); do
-	if ss -Hltn "sport = :$p" | grep -q .; then
-		echo "bench: port $p is in use; set BENCH_PORT_BASE to a free range" >&2
-		exit 1
-	fi
-done
+check_ports() {
+	local p
+	for p in $(seq $((PORT_BASE + 1)) $((PORT_BASE + 8))); do
+		if ss -Hltn "sport = :$p" | grep -q .; then
+			echo "bench: port $p is in use; set BENCH_PORT_BASE to a free range" >&2
+			exit 1
+		fi
+	done
+}
 
 # step SECONDS CMD...: runs a client step with a time limit; its output ends
 # up in STEP_OUT. It runs in the background and is waited for, because bash
@@ -92,6 +95,7 @@ install_tools() {
 	command -v wrk >/dev/null || need+=(wrk)
 	command -v nginx >/dev/null || need+=(nginx-light)
 	command -v curl >/dev/null || need+=(curl)
+	command -v ss >/dev/null || need+=(iproute2)
 	if ((${#need[@]})); then
 		say "installing ${need[*]} (apt)"
 		export DEBIAN_FRONTEND=noninteractive
@@ -332,6 +336,7 @@ note "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 	"load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 note "client, backend and proxy share these cores: compare ratios within one run, not absolute numbers"
 install_tools
+check_ports
 build
 note "$(go version); $(nginx -v 2>&1); wrk $(wrk --version 2>&1 | head -1 | awk '{print $2}');" \
 	"caddy $([[ $HAVE_CADDY == 1 ]] && echo "$CADDY_VERSION" || echo unavailable)"
@@ -348,11 +353,15 @@ for peer in $PEERS; do
 	if ! start_peer "$peer"; then continue; fi
 	note "GET: wrk -t$WRK_THREADS -c$WRK_CONNS -d$GET_DURATION (keep-alive)"
 	run_get "$peer"
+	RAN+=("$peer")
+	# A fresh process for the SSE run: its idle RSS is then a true baseline,
+	# not a heap the GET run grew and that the streams would reuse unseen.
+	stop_peer
 	sleep 1
+	if ! start_peer "$peer"; then continue; fi
 	note "SSE: $SSE_STREAMS streams, 1 event/s each, ${SSE_WINDOW} window; RSS of pids $PEER_PIDS"
 	run_sse "$peer" "$SSE_STREAMS" 3s
 	stop_peer
-	RAN+=("$peer")
 	sleep 1
 done
 
