@@ -110,6 +110,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = http.MaxBytesReader(ex, r.Body, rt.MaxBody)
 	}
+	if rt.Stream && r.ProtoMajor == 1 && r.Body != http.NoBody {
+		// Let a stream route's upstream answer while the client still
+		// sends (e.g. NDJSON in both directions); HTTP/2 always can.
+		_ = http.NewResponseController(w).EnableFullDuplex()
+	}
 	rs.proxy.ServeHTTP(ex, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
 }
 

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -228,5 +229,51 @@ func TestH2CHeaderTimeout(t *testing.T) {
 	res := f.do(t, f.newRequest(t, "GET", "app.test", "/", nil))
 	if res.StatusCode != http.StatusGatewayTimeout {
 		t.Fatalf("status %d, want 504", res.StatusCode)
+	}
+}
+
+// TestStreamRouteFullDuplex: on a stream=true route an HTTP/1.1 client and
+// the upstream can talk in both directions at once, line by line.
+func TestStreamRouteFullDuplex(t *testing.T) {
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).EnableFullDuplex()
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		sc := bufio.NewScanner(r.Body)
+		for sc.Scan() {
+			_, _ = io.WriteString(w, "echo "+sc.Text()+"\n")
+			w.(http.Flusher).Flush()
+		}
+	})
+	rt := testRoute("duplex.test", addrOf(t, up))
+	rt.Stream = true
+	f := newFixture(t, Config{}, table(rt))
+
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req := f.newRequest(t, "POST", "duplex.test", "/", pr)
+	context.AfterFunc(req.Context(), func() { pw.CloseWithError(req.Context().Err()) }) // unblock the client at waitLimit
+	res := f.do(t, req)
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	for _, msg := range []string{"one", "two", "three"} {
+		if _, err := io.WriteString(pw, msg+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case got := <-lines:
+			if got != "echo "+msg {
+				t.Fatalf("got %q, want %q", got, "echo "+msg)
+			}
+		case <-time.After(waitLimit):
+			t.Fatalf("no echo of %q while the request body is still open: not full duplex", msg)
+		}
 	}
 }
