@@ -108,7 +108,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rs.writeError(ex, http.StatusRequestEntityTooLarge)
 			return
 		}
-		r.Body = http.MaxBytesReader(ex, r.Body, rt.MaxBody)
+		r.Body = http.MaxBytesReader(w, r.Body, rt.MaxBody) // w, not ex: it tells the server to close the connection
 	}
 	if rt.Stream && r.ProtoMajor == 1 && r.Body != http.NoBody {
 		// Let a stream route's upstream answer while the client still

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -269,5 +270,25 @@ func TestAccessLog(t *testing.T) {
 	}
 	if n := bytes.Count([]byte(line), []byte("\n")); n != 1 {
 		t.Errorf("%d log lines, want 1: %s", n, line)
+	}
+}
+
+// TestNoRedirectOverTLS: a request that arrived over TLS is served, not
+// redirected.
+func TestNoRedirectOverTLS(t *testing.T) {
+	ok := backend(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "secure") })
+	rt := testRoute("app.test", addrOf(t, ok))
+	rt.TLS, rt.Redirect = route.TLSAuto, true
+	h := New(Config{})
+	h.SetTable(table(rt))
+	front := httptest.NewTLSServer(h)
+	t.Cleanup(front.Close)
+	res, err := front.Client().Do(newRequest(t, "GET", front.URL+"/", "app.test", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if body := readAll(t, res.Body); res.StatusCode != 200 || body != "secure" {
+		t.Fatalf("got %d %q, want 200 secure", res.StatusCode, body)
 	}
 }
