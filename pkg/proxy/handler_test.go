@@ -257,7 +257,7 @@ func TestAccessLog(t *testing.T) {
 		t.Fatalf("log line %q: %v", line, err)
 	}
 	want := map[string]any{"route": "svc/default", "status": float64(200), "bytes": float64(5), "upstream": addrOf(t, ok).String(),
-		"method": "GET", "host": "app.test", "path": "/p", "message": "request"}
+		"method": "GET", "host": "app.test", "path": "/p", "remote": "127.0.0.1", "message": "request"}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v", k, got[k], v)
