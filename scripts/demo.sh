@@ -6,7 +6,8 @@
 #       examples/sse-demo/stack.yml as two stacks, waits until the route answers and
 #       prints live events streamed through the ingress, one line per event as it
 #       arrives.
-# down: removes the two stacks, the network and the ingress's data volume.
+# down: removes the two stacks, the network, the ingress's data volume and the
+#       demo's cache key secret.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,7 @@ ingress_stack=swarm-ingress-demo
 sse_stack=swarm-ingress-demo-sse
 network=swarm-ingress-demo-edge
 volume="${ingress_stack}_data"
+secret=swarm-ingress-demo-cache-key
 host=sse.localhost
 log() { printf '\033[1mdemo:\033[0m %s\n' "$*" >&2; }
 
@@ -63,8 +65,14 @@ up() {
 	if ! docker network inspect "$network" >/dev/null 2>&1; then
 		docker network create --driver overlay --attachable --label swarm-ingress.demo=1 "$network" >/dev/null
 	fi
+	# The stack mounts the cache key secret; one node needs no shared cache,
+	# so the demo keeps INGRESS_CACHE=dir and leaves no Swarm configs behind.
+	if ! docker secret inspect "$secret" >/dev/null 2>&1; then
+		head -c 32 /dev/urandom | docker secret create --label swarm-ingress.demo=1 "$secret" - >/dev/null
+	fi
 	log "deploying the ingress (HTTP on 127.0.0.1:$http_port, HTTPS on :$https_port, user 65532:$gid)"
 	INGRESS_IMAGE="$ingress_image" DOCKER_GID="$gid" EDGE_NETWORK="$network" \
+		INGRESS_CACHE=dir INGRESS_CACHE_SECRET="$secret" \
 		INGRESS_HTTP_PORT="$http_port" INGRESS_HTTPS_PORT="$https_port" \
 		docker stack deploy --resolve-image never --compose-file examples/stack.yml "$ingress_stack" >/dev/null
 	log "deploying the SSE demo (2 replicas, labels ingress.host=$host ingress.upstream=tasks)"
@@ -106,7 +114,10 @@ down() {
 	if docker volume inspect "$volume" >/dev/null 2>&1; then
 		wait_gone "volume $volume" sh -c "docker volume rm '$volume' >/dev/null 2>&1 || echo busy"
 	fi
-	log "removed stacks $ingress_stack and $sse_stack, network $network, volume $volume"
+	if docker secret inspect "$secret" >/dev/null 2>&1; then
+		docker secret rm "$secret" >/dev/null
+	fi
+	log "removed stacks $ingress_stack and $sse_stack, network $network, volume $volume, secret $secret"
 }
 
 case "${1:-}" in
