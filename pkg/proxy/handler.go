@@ -44,10 +44,10 @@ type Handler struct {
 	streams  streams
 	auth     authCache
 
-	mu         sync.Mutex                       // serialises SetTable
-	transports map[transportKey]*http.Transport // kept across swaps: connection pools survive
-	upstreams  map[netip.AddrPort]*upstream     // balancer state, kept across swaps
-	routeStats map[string]*routeMetrics         // by route ID, kept across swaps
+	mu         sync.Mutex                         // serialises SetTable
+	transports map[transportKey]http.RoundTripper // kept across swaps: connection pools survive
+	upstreams  map[netip.AddrPort]*upstream       // balancer state, kept across swaps
+	routeStats map[string]*routeMetrics           // by route ID, kept across swaps
 }
 
 // New returns a Handler with an empty table (every request gets 404).
@@ -57,7 +57,7 @@ func New(cfg Config) *Handler {
 		log:        cfg.Logger,
 		errorLog:   newErrorLog(cfg.Logger),
 		metrics:    newMetrics(cfg.Registerer, cfg.Logger),
-		transports: map[transportKey]*http.Transport{},
+		transports: map[transportKey]http.RoundTripper{},
 		upstreams:  map[netip.AddrPort]*upstream{},
 		routeStats: map[string]*routeMetrics{},
 	}

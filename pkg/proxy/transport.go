@@ -44,8 +44,9 @@ type transportKey struct {
 }
 
 // transport returns the shared transport for a route's scheme and timeout,
-// creating it on first use. It runs under h.mu.
-func (h *Handler) transport(scheme string, timeout time.Duration) *http.Transport {
+// creating it on first use: h1Transport for plain HTTP (the common case and
+// the hot path), http.Transport for https and h2c. It runs under h.mu.
+func (h *Handler) transport(scheme string, timeout time.Duration) http.RoundTripper {
 	if timeout <= 0 {
 		timeout = route.DefaultTimeout
 	}
@@ -53,12 +54,17 @@ func (h *Handler) transport(scheme string, timeout time.Duration) *http.Transpor
 	if t := h.transports[k]; t != nil {
 		return t
 	}
-	t := newTransport(scheme, timeout)
+	var t http.RoundTripper
+	if scheme == route.SchemeHTTP || scheme == "" {
+		t = newH1Transport(timeout)
+	} else {
+		t = newTransport(scheme, timeout)
+	}
 	h.transports[k] = t
 	return t
 }
 
-// newTransport builds an upstream transport.
+// newTransport builds an upstream http.Transport for https and h2c.
 //
 // scheme=https: upstreams are task or virtual IPs on a private overlay
 // network, which no public certificate names, and services there commonly
@@ -69,7 +75,7 @@ func (h *Handler) transport(scheme string, timeout time.Duration) *http.Transpor
 // scheme=h2c: HTTP/2 with prior knowledge over plain TCP (the standard
 // library's unencrypted HTTP/2 support, Go 1.24+); the dialer is the same.
 //
-// http and https speak HTTP/1.1 only, so that Upgrade requests pass through.
+// https speaks HTTP/1.1 only, so that Upgrade requests pass through.
 func newTransport(scheme string, timeout time.Duration) *http.Transport {
 	var protocols http.Protocols
 	if scheme == route.SchemeH2C {
