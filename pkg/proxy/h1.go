@@ -166,12 +166,12 @@ func (t *h1Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body == nil || req.Body == http.NoBody {
 		err = writeRequest(c.nc, req)
 	} else {
-		wrote = &bodyWrite{done: make(chan struct{})}
+		wrote = &bodyWrite{done: make(chan struct{}), timeout: t.timeout}
 		go wrote.run(c, req)
 	}
 	var res *http.Response
 	if err == nil {
-		res, err = t.readResponse(ctx, c, req)
+		res, err = t.readResponse(ctx, c, req, wrote)
 	}
 	if err != nil {
 		stop()
@@ -201,8 +201,12 @@ func (t *h1Transport) roundTrip(req *http.Request) (*http.Response, error) {
 // records its error before closing the connection, so that the reader, woken
 // by the close, finds the cause.
 type bodyWrite struct {
-	done chan struct{}
-	err  error
+	done    chan struct{}
+	err     error
+	timeout time.Duration
+
+	mu      sync.Mutex
+	headers bool // the response head arrived: no header deadline any more
 }
 
 func (w *bodyWrite) run(c *h1Conn, req *http.Request) {
@@ -213,11 +217,28 @@ func (w *bodyWrite) run(c *h1Conn, req *http.Request) {
 	if err != nil && body.err != nil {
 		err = body.err // Request.Write hides the client body's error (e.g. *http.MaxBytesError)
 	}
+	if err == nil {
+		w.mu.Lock()
+		if !w.headers {
+			_ = c.nc.SetReadDeadline(time.Now().Add(w.timeout))
+		}
+		w.mu.Unlock()
+	}
 	w.err = err
 	close(w.done)
 	if err != nil {
 		c.nc.Close()
 	}
+}
+
+// headersRead stops the writer from starting the header timeout.
+func (w *bodyWrite) headersRead() {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	w.headers = true
+	w.mu.Unlock()
 }
 
 // readErr remembers the error of a request body.
@@ -276,9 +297,13 @@ func writeRequest(w io.Writer, req *http.Request) error {
 
 // readResponse reads the response head within the route's timeout, passing
 // 1xx interim responses to the request's trace (ReverseProxy forwards them).
-func (t *h1Transport) readResponse(ctx context.Context, c *h1Conn, req *http.Request) (*http.Response, error) {
-	if err := c.nc.SetReadDeadline(time.Now().Add(t.timeout)); err != nil {
-		return nil, err
+// As with http.Transport, the timeout starts once the request is written: a
+// body being uploaded starts it when it is done (see bodyWrite).
+func (t *h1Transport) readResponse(ctx context.Context, c *h1Conn, req *http.Request, wrote *bodyWrite) (*http.Response, error) {
+	if wrote == nil {
+		if err := c.nc.SetReadDeadline(time.Now().Add(t.timeout)); err != nil {
+			return nil, err
+		}
 	}
 	for {
 		res, err := http.ReadResponse(c.br, req)
@@ -290,6 +315,7 @@ func (t *h1Transport) readResponse(ctx context.Context, c *h1Conn, req *http.Req
 			return nil, err
 		}
 		if res.StatusCode >= 200 || res.StatusCode == http.StatusSwitchingProtocols {
+			wrote.headersRead()
 			return res, c.nc.SetReadDeadline(time.Time{})
 		}
 		if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {

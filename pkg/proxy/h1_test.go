@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // countingBackend is an upstream that counts the connections it accepted.
@@ -119,5 +120,37 @@ func TestUpstreamAnswersBeforeReadingBody(t *testing.T) {
 	res := f.do(t, f.newRequest(t, "POST", "app.test", "/", body))
 	if got := readAll(t, res.Body); res.StatusCode != http.StatusRequestEntityTooLarge || got != "too big for me\n" {
 		t.Fatalf("got %d %q, want the upstream's 413", res.StatusCode, got)
+	}
+}
+
+// TestHeaderTimeoutStartsAfterUpload: the route timeout bounds the wait for
+// the response head once the request is sent, not the upload itself. The
+// pause below is the condition under test (an upload longer than the
+// timeout), not synchronisation.
+func TestHeaderTimeoutStartsAfterUpload(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	got := make(chan string, 1)
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- string(b)
+		_, _ = io.WriteString(w, "received")
+	})
+	rt := testRoute("app.test", addrOf(t, up))
+	rt.Timeout = timeout
+	f := newFixture(t, Config{}, table(rt))
+
+	pr, pw := io.Pipe()
+	go func() {
+		_, _ = io.WriteString(pw, "first half, ")
+		time.Sleep(3 * timeout)
+		_, _ = io.WriteString(pw, "second half")
+		pw.Close()
+	}()
+	res := f.do(t, f.newRequest(t, "POST", "app.test", "/", pr))
+	if body := readAll(t, res.Body); res.StatusCode != 200 || body != "received" {
+		t.Fatalf("slow upload: %d %q, want 200 received", res.StatusCode, body)
+	}
+	if b := <-got; b != "first half, second half" {
+		t.Fatalf("upstream got %q", b)
 	}
 }
