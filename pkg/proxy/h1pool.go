@@ -1,0 +1,101 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"syscall"
+	"time"
+)
+
+// sweep closes idle connections that are too old or that the upstream
+// closed. It runs for the life of the process, like the transports.
+func (t *h1Transport) sweep() {
+	for range time.Tick(h1SweepEvery) {
+		now := time.Now()
+		t.mu.Lock()
+		var drop []*h1Conn
+		for addr, conns := range t.idle {
+			kept := conns[:0]
+			for _, c := range conns {
+				if now.Sub(c.since) > idleConnTimeout || !c.alive() {
+					drop = append(drop, c)
+				} else {
+					kept = append(kept, c)
+				}
+			}
+			clear(conns[len(kept):])
+			if len(kept) == 0 {
+				delete(t.idle, addr)
+			} else {
+				t.idle[addr] = kept
+			}
+		}
+		t.mu.Unlock()
+		for _, c := range drop {
+			c.nc.Close()
+		}
+	}
+}
+
+// alive peeks at the socket without blocking: an idle connection must have
+// nothing to read; EOF means the upstream closed it.
+func (c *h1Conn) alive() bool {
+	if c.br.Buffered() > 0 {
+		return false
+	}
+	sc, ok := c.nc.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	alive := true
+	var buf [1]byte
+	_ = rc.Read(func(fd uintptr) bool {
+		_, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		alive = errors.Is(err, syscall.EAGAIN) // nothing to read; anything else is EOF, data or an error
+		return true
+	})
+	return alive
+}
+
+// get returns a live idle connection to addr or dials one.
+func (t *h1Transport) get(ctx context.Context, addr string) (*h1Conn, bool, error) {
+	for {
+		t.mu.Lock()
+		conns := t.idle[addr]
+		if len(conns) == 0 {
+			t.mu.Unlock()
+			break
+		}
+		c := conns[len(conns)-1]
+		conns[len(conns)-1] = nil
+		t.idle[addr] = conns[:len(conns)-1]
+		t.mu.Unlock()
+		if time.Since(c.since) < idleConnTimeout && c.alive() {
+			return c, true, nil
+		}
+		c.nc.Close()
+	}
+	nc, err := dialTCP4(ctx, "tcp4", addr)
+	if err != nil {
+		return nil, false, err
+	}
+	return &h1Conn{nc: nc, br: bufio.NewReaderSize(nc, connReadBuffer)}, false, nil
+}
+
+func (t *h1Transport) put(addr string, c *h1Conn) {
+	c.since = time.Now()
+	t.mu.Lock()
+	if len(t.idle[addr]) < maxIdleConnsPerHost {
+		t.idle[addr] = append(t.idle[addr], c)
+		c = nil
+	}
+	t.mu.Unlock()
+	if c != nil {
+		c.nc.Close()
+	}
+}
