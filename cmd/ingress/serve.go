@@ -47,7 +47,9 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stdout)
+	logs := newLogBuffer(stdout)
+	defer logs.Close()
+	log := newLogger(cfg, logs)
 	a, err := newApp(cfg, log)
 	if err != nil {
 		return err
