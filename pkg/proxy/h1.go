@@ -23,6 +23,7 @@ import (
 // long or closed by the upstream, so none lingers in CLOSE_WAIT.
 type h1Transport struct {
 	timeout time.Duration // response header timeout
+	maxHead int64         // bytes a response head may take, 1xx heads included
 
 	mu   sync.Mutex
 	idle map[string][]*h1Conn
@@ -30,8 +31,47 @@ type h1Transport struct {
 
 type h1Conn struct {
 	nc    net.Conn
+	cr    connReader // what br reads from
 	br    *bufio.Reader
 	since time.Time // idle since
+}
+
+// maxResponseHead bounds the response head of an upstream (status line and
+// headers, 1xx responses included), like http.Transport's
+// MaxResponseHeaderBytes but tighter than its 10 MB default. The bound is on
+// bytes, so it also bounds a single header line and the number of headers.
+const maxResponseHead = 1 << 20
+
+func newH1Conn(nc net.Conn) *h1Conn {
+	c := &h1Conn{nc: nc, cr: connReader{nc: nc, left: -1}}
+	c.br = bufio.NewReaderSize(&c.cr, connReadBuffer)
+	return c
+}
+
+// connReader reads from the connection; while a response head is read it
+// stops at the head's byte budget.
+type connReader struct {
+	nc   net.Conn
+	left int64 // bytes the head may still take; negative: no limit
+}
+
+// errHeadTooLarge is returned when an upstream's response head exceeds
+// maxResponseHead.
+var errHeadTooLarge = errors.New("upstream response head too large")
+
+func (r *connReader) Read(p []byte) (int, error) {
+	if r.left < 0 {
+		return r.nc.Read(p)
+	}
+	if r.left == 0 {
+		return 0, errHeadTooLarge
+	}
+	if int64(len(p)) > r.left {
+		p = p[:r.left]
+	}
+	n, err := r.nc.Read(p)
+	r.left -= int64(n)
+	return n, err
 }
 
 const h1SweepEvery = 30 * time.Second
@@ -39,7 +79,7 @@ const h1SweepEvery = 30 * time.Second
 var bufWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, connWriteBuffer) }}
 
 func newH1Transport(timeout time.Duration) *h1Transport {
-	t := &h1Transport{timeout: timeout, idle: map[string][]*h1Conn{}}
+	t := &h1Transport{timeout: timeout, maxHead: maxResponseHead, idle: map[string][]*h1Conn{}}
 	go t.sweep()
 	return t
 }
@@ -126,6 +166,8 @@ func (t *h1Transport) readResponse(ctx context.Context, c *h1Conn, req *http.Req
 			return nil, err
 		}
 	}
+	c.cr.left = t.maxHead // the buffer is empty: a connection is pooled only so
+	defer func() { c.cr.left = -1 }()
 	for {
 		res, err := http.ReadResponse(c.br, req)
 		if err != nil {

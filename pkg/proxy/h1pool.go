@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"syscall"
@@ -84,7 +83,7 @@ func (t *h1Transport) get(ctx context.Context, addr string) (*h1Conn, bool, erro
 	if err != nil {
 		return nil, false, err
 	}
-	return &h1Conn{nc: nc, br: bufio.NewReaderSize(nc, connReadBuffer)}, false, nil
+	return newH1Conn(nc), false, nil
 }
 
 func (t *h1Transport) put(addr string, c *h1Conn) {
