@@ -118,6 +118,7 @@ build_caddy() {
 }
 
 HAVE_INGRESS=1
+INGRESS_REV=
 HAVE_CADDY=1
 build() {
 	say "building"
@@ -125,8 +126,15 @@ build() {
 	go build -o "$BIN/" ./bench/cmd/backend ./bench/cmd/ssebench ./bench/cmd/plainproxy
 	if [[ -n ${BENCH_INGRESS_BIN:-} ]]; then
 		cp "$BENCH_INGRESS_BIN" "$BIN/ingress"
-		note "ingress: using the prebuilt $BENCH_INGRESS_BIN"
-	elif ! go build -o "$BIN/ingress" ./cmd/ingress 2>"$WORK/ingress-build.log"; then
+		INGRESS_REV="prebuilt $BENCH_INGRESS_BIN"
+		note "ingress: using the $INGRESS_REV"
+	elif go build -o "$BIN/ingress" ./cmd/ingress 2>"$WORK/ingress-build.log"; then
+		INGRESS_REV="working tree at $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+		if [[ -n $(git status --porcelain -- pkg cmd 2>/dev/null) ]]; then
+			INGRESS_REV+=" with uncommitted changes"
+		fi
+		note "ingress: built from the $INGRESS_REV"
+	else
 		HAVE_INGRESS=0
 		note "go build ./cmd/ingress failed; ingress rows are skipped:"
 		sed 's/^/     /' "$WORK/ingress-build.log" | head -20
@@ -406,6 +414,7 @@ label() {
 
 {
 	echo "swarm-ingress bench $STAMP UTC, $(nproc) cores shared (client, backend and proxy on the same cores)"
+	[[ -n $INGRESS_REV ]] && echo "ingress: $INGRESS_REV"
 	echo "GET: wrk -t$WRK_THREADS -c$WRK_CONNS -d$GET_DURATION keep-alive /small. SSE: $SSE_STREAMS streams x 1 event/s, HTTP/1.1," \
 		"${SSE_WINDOW} window;"
 	echo "delay = receive time - send timestamp; KB/strm = (VmRSS with streams open - VmRSS idle) / streams."
