@@ -43,3 +43,28 @@ func BenchmarkServeHTTP(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkProxyGETParallel is the shape of the wrk benchmark: many
+// keep-alive clients sending small GETs through a real loopback front
+// server to a real loopback upstream, with the access log on.
+func BenchmarkProxyGETParallel(b *testing.B) {
+	up := backend(b, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
+	f := newFixture(b, Config{Logger: newLogger(io.Discard)}, table(testRoute("app.test", addrOf(b, up))))
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.Cleanup(client.CloseIdleConnections)
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		req, _ := http.NewRequest("GET", f.front.URL+"/small", nil)
+		req.Host = "app.test"
+		for pb.Next() {
+			res, err := client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+		}
+	})
+}

@@ -81,14 +81,13 @@ func (rs *routeState) rewrite(pr *httputil.ProxyRequest) {
 	if ex, ok := pr.In.Context().Value(exchangeKey{}).(*exchange); ok {
 		trusted = ex.trusted
 	}
-	setForwarded(pr, trusted)
+	setForwarded(pr.In, pr.Out, trusted)
 }
 
 // setForwarded sets X-Forwarded-For, -Host and -Proto. ReverseProxy has
 // already removed the client's values from Out; a trusted proxy's values are
 // carried over from In (its X-Forwarded-For extended with the peer).
-func setForwarded(pr *httputil.ProxyRequest, trusted bool) {
-	in, out := pr.In, pr.Out
+func setForwarded(in, out *http.Request, trusted bool) {
 	peer, _, err := net.SplitHostPort(in.RemoteAddr)
 	if err != nil {
 		peer = ""

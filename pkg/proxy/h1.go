@@ -93,14 +93,25 @@ var errReusedBroken = errors.New("pooled upstream connection was closed")
 // the upstream closed meanwhile is replaced by a new one, once, for requests
 // without a body (the balancer's retry rules apply to everything else).
 func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	res, err := t.roundTrip(req)
+	return t.send(req, nil)
+}
+
+// interimSink receives 1xx responses. Without one, they go to the request
+// context's httptrace.ClientTrace, as with http.Transport.
+type interimSink interface {
+	interim(code int, h http.Header) error
+}
+
+// send is RoundTrip with 1xx responses passed to sink, if not nil.
+func (t *h1Transport) send(req *http.Request, sink interimSink) (*http.Response, error) {
+	res, err := t.roundTrip(req, sink)
 	if errors.Is(err, errReusedBroken) && (req.Body == nil || req.Body == http.NoBody) && idempotent(req.Method) {
-		res, err = t.roundTrip(req)
+		res, err = t.roundTrip(req, sink)
 	}
 	return res, err
 }
 
-func (t *h1Transport) roundTrip(req *http.Request) (*http.Response, error) {
+func (t *h1Transport) roundTrip(req *http.Request, sink interimSink) (*http.Response, error) {
 	ctx := req.Context()
 	addr := req.URL.Host
 	c, reused, err := t.get(ctx, addr)
@@ -118,7 +129,7 @@ func (t *h1Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 	var res *http.Response
 	if err == nil {
-		res, err = t.readResponse(ctx, c, req, wrote)
+		res, err = t.readResponse(ctx, c, req, wrote, sink)
 	}
 	if err != nil {
 		stop()
@@ -157,10 +168,11 @@ func writeRequest(w io.Writer, req *http.Request) error {
 }
 
 // readResponse reads the response head within the route's timeout, passing
-// 1xx interim responses to the request's trace (ReverseProxy forwards them).
+// 1xx interim responses to sink or the request's trace (ReverseProxy
+// forwards them).
 // As with http.Transport, the timeout starts once the request is written: a
 // body being uploaded starts it when it is done (see bodyWrite).
-func (t *h1Transport) readResponse(ctx context.Context, c *h1Conn, req *http.Request, wrote *bodyWrite) (*http.Response, error) {
+func (t *h1Transport) readResponse(ctx context.Context, c *h1Conn, req *http.Request, wrote *bodyWrite, sink interimSink) (*http.Response, error) {
 	if wrote == nil {
 		if err := c.nc.SetReadDeadline(time.Now().Add(t.timeout)); err != nil {
 			return nil, err
@@ -181,7 +193,11 @@ func (t *h1Transport) readResponse(ctx context.Context, c *h1Conn, req *http.Req
 			wrote.headersRead()
 			return res, c.nc.SetReadDeadline(time.Time{})
 		}
-		if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
+		if sink != nil {
+			if err := sink.interim(res.StatusCode, res.Header); err != nil {
+				return nil, err
+			}
+		} else if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
 			if err := trace.Got1xxResponse(res.StatusCode, textproto.MIMEHeader(res.Header)); err != nil {
 				return nil, err
 			}

@@ -153,7 +153,7 @@ func FuzzResponse(f *testing.F) {
 
 		tr := &h1Transport{timeout: waitLimit, maxHead: limit}
 		c := newH1Conn(near)
-		res, err := tr.readResponse(req.Context(), c, req, nil)
+		res, err := tr.readResponse(req.Context(), c, req, nil, nil)
 		if err != nil {
 			return
 		}

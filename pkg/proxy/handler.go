@@ -1,7 +1,8 @@
 // Package proxy serves the route table: it matches each request to a route,
 // applies the route's checks (redirect, allow, auth.basic, max_body) and
-// forwards it with httputil.ReverseProxy over IPv4-only transports, flushing
-// streams as they arrive.
+// forwards it over IPv4-only transports, flushing streams as they arrive:
+// plain requests to scheme=http upstreams on a direct path (direct.go),
+// everything else with httputil.ReverseProxy.
 package proxy
 
 import (
@@ -114,6 +115,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Let a stream route's upstream answer while the client still
 		// sends (e.g. NDJSON in both directions); HTTP/2 always can.
 		_ = http.NewResponseController(w).EnableFullDuplex()
+	}
+	if rs.direct(r) {
+		rs.serveDirect(ex, r)
+		return
 	}
 	rs.proxy.ServeHTTP(ex, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
 }

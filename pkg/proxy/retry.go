@@ -21,6 +21,12 @@ var errNoUpstream = errors.New("no upstream address")
 // response byte arrived. Anything else is returned to the ErrorHandler.
 func (rs *routeState) RoundTrip(req *http.Request) (*http.Response, error) {
 	ex, _ := req.Context().Value(exchangeKey{}).(*exchange)
+	return rs.roundTrip(req, ex, nil)
+}
+
+// roundTrip is RoundTrip with the exchange given; with a sink (the direct
+// path, scheme=http only) 1xx responses go to the sink.
+func (rs *routeState) roundTrip(req *http.Request, ex *exchange, sink interimSink) (*http.Response, error) {
 	if len(rs.ups) == 0 {
 		return nil, errNoUpstream
 	}
@@ -39,7 +45,13 @@ func (rs *routeState) RoundTrip(req *http.Request) (*http.Response, error) {
 			ex.addr = u.host
 		}
 		u.inflight.Add(1)
-		res, err := rs.base.RoundTrip(req)
+		var res *http.Response
+		var err error
+		if sink != nil {
+			res, err = rs.h1.send(req, sink)
+		} else {
+			res, err = rs.base.RoundTrip(req)
+		}
 		if err == nil {
 			if ex != nil {
 				ex.upstream = u // released by Handler.finish

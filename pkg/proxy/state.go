@@ -24,6 +24,7 @@ type routeState struct {
 	id        string
 	proxy     *httputil.ReverseProxy
 	base      http.RoundTripper // shared transport for the route's scheme and timeout
+	h1        *h1Transport      // base, for scheme=http: the direct path uses it
 	scheme    string            // URL scheme towards the upstream: http or https
 	ups       []*upstream
 	headers   [][]string // values of route.Headers, shared read-only by responses
@@ -62,6 +63,7 @@ func (h *Handler) prepare(r *route.Route, ups map[netip.AddrPort]*upstream, stat
 		scheme:    "http",
 		challenge: `Basic realm="` + realm(r.Service) + `", charset="UTF-8"`,
 	}
+	rs.h1, _ = rs.base.(*h1Transport)
 	if r.Scheme == route.SchemeHTTPS {
 		rs.scheme = "https"
 	}
