@@ -31,6 +31,7 @@ type h1Transport struct {
 
 type h1Conn struct {
 	nc    net.Conn
+	fd    int        // the socket, for alive; -1 if nc has none
 	cr    connReader // what br reads from
 	br    *bufio.Reader
 	since time.Time // idle since
@@ -43,8 +44,13 @@ type h1Conn struct {
 const maxResponseHead = 1 << 20
 
 func newH1Conn(nc net.Conn) *h1Conn {
-	c := &h1Conn{nc: nc, cr: connReader{nc: nc, left: -1}}
+	c := &h1Conn{nc: nc, fd: -1, cr: connReader{nc: nc, left: -1}}
 	c.br = bufio.NewReaderSize(&c.cr, connReadBuffer)
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			_ = rc.Control(func(fd uintptr) { c.fd = int(fd) })
+		}
+	}
 	return c
 }
 
@@ -158,7 +164,10 @@ func (t *h1Transport) roundTrip(req *http.Request, sink interimSink) (*http.Resp
 func writeRequest(w io.Writer, req *http.Request) error {
 	bw := bufWriters.Get().(*bufio.Writer)
 	bw.Reset(w)
-	err := req.Write(bw)
+	var err error
+	if !writeHead(bw, req) {
+		err = req.Write(bw)
+	}
 	if err == nil {
 		err = bw.Flush()
 	}

@@ -38,27 +38,19 @@ func (t *h1Transport) sweep() {
 }
 
 // alive peeks at the socket without blocking: an idle connection must have
-// nothing to read; EOF means the upstream closed it.
+// nothing to read; EOF means the upstream closed it. The descriptor is used
+// outside RawConn.Control to save two allocations per request: it is valid
+// because only the connection's owner calls alive, and never after Close.
 func (c *h1Conn) alive() bool {
 	if c.br.Buffered() > 0 {
 		return false
 	}
-	sc, ok := c.nc.(syscall.Conn)
-	if !ok {
+	if c.fd < 0 {
 		return true
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	alive := true
 	var buf [1]byte
-	_ = rc.Read(func(fd uintptr) bool {
-		_, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		alive = errors.Is(err, syscall.EAGAIN) // nothing to read; anything else is EOF, data or an error
-		return true
-	})
-	return alive
+	_, _, err := syscall.Recvfrom(c.fd, buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return errors.Is(err, syscall.EAGAIN) // nothing to read; anything else is EOF, data or an error
 }
 
 // get returns a live idle connection to addr or dials one.
