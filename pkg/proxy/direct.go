@@ -188,11 +188,19 @@ func removeHopHeaders(h http.Header) {
 // copyBody copies the upstream body to the client, flushing after every
 // write if flush is set. It returns the first read or write error; read
 // errors other than the client going away are logged at debug level.
+//
+// A stream holds its buffer while it waits for the next event, for as long
+// as it is open, so a stream starts with a small one and moves to the
+// regular one only when a read fills it (a bulk stream).
 func (rs *routeState) copyBody(ex *exchange, body io.Reader, flush bool) error {
-	bp := copyBuffers.Get().(*[]byte)
-	defer copyBuffers.Put(bp)
-	buf := *bp
+	pool := &copyBuffers
+	if flush {
+		pool = &streamBuffers
+	}
+	bp := pool.Get().(*[]byte)
+	defer func() { pool.Put(bp) }()
 	for {
+		buf := *bp
 		n, rerr := body.Read(buf)
 		if n > 0 {
 			if _, err := ex.Write(buf[:n]); err != nil {
@@ -200,6 +208,11 @@ func (rs *routeState) copyBody(ex *exchange, body io.Reader, flush bool) error {
 			}
 			if flush {
 				ex.Flush()
+			}
+			if n == len(buf) && pool == &streamBuffers {
+				pool.Put(bp)
+				pool = &copyBuffers
+				bp = pool.Get().(*[]byte)
 			}
 		}
 		if rerr == io.EOF {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -131,5 +132,26 @@ func TestCutResponseAborted(t *testing.T) {
 				t.Fatalf("cut upstream body read as complete: %d %q", res.StatusCode, b)
 			}
 		})
+	}
+}
+
+// TestStreamBulkIntact: a stream whose writes outgrow the small first copy
+// buffer arrives byte for byte.
+func TestStreamBulkIntact(t *testing.T) {
+	var want bytes.Buffer
+	for i := range 300 {
+		want.WriteString(strings.Repeat(string(rune('a'+i%26)), i*7) + "\n")
+	}
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for line := range strings.Lines(want.String()) {
+			_, _ = io.WriteString(w, line)
+			w.(http.Flusher).Flush()
+		}
+	})
+	f := newFixture(t, Config{}, table(testRoute("app.test", addrOf(t, up))))
+	res := f.do(t, f.newRequest(t, "GET", "app.test", "/", nil))
+	if got := readAll(t, res.Body); got != want.String() {
+		t.Fatalf("got %d bytes, want %d identical ones", len(got), want.Len())
 	}
 }

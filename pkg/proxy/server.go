@@ -116,5 +116,11 @@ const copyBufferSize = 4 << 10
 
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
 
+// streamBufferSize is the first copy buffer of a stream on the direct path:
+// an event rarely needs more, and an open stream holds it while idle.
+const streamBufferSize = 1 << 10
+
+var streamBuffers = sync.Pool{New: func() any { b := make([]byte, streamBufferSize); return &b }}
+
 func (bufferPool) Get() []byte  { return *copyBuffers.Get().(*[]byte) }
 func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }
