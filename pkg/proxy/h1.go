@@ -30,11 +30,14 @@ type h1Transport struct {
 }
 
 type h1Conn struct {
-	nc    net.Conn
-	fd    int        // the socket, for alive; -1 if nc has none
-	cr    connReader // what br reads from
-	br    *bufio.Reader
-	since time.Time // idle since
+	nc net.Conn
+	fd int // the socket, for alive; -1 if nc has none
+	// deadline is set when the last response left its header deadline on
+	// the socket (its body was already buffered); see readResponse.
+	deadline bool
+	cr       connReader // what br reads from
+	br       *bufio.Reader
+	since    time.Time // idle since
 }
 
 // maxResponseHead bounds the response head of an upstream (status line and
@@ -124,6 +127,14 @@ func (t *h1Transport) roundTrip(req *http.Request, sink interimSink) (*http.Resp
 	if err != nil {
 		return nil, err
 	}
+	if c.deadline && req.Body != nil && req.Body != http.NoBody {
+		// Left by the last response; this one's starts after the body.
+		if err := c.nc.SetReadDeadline(time.Time{}); err != nil {
+			c.nc.Close()
+			return nil, err
+		}
+		c.deadline = false
+	}
 	stop := context.AfterFunc(ctx, func() { c.nc.Close() })
 
 	var wrote *bodyWrite // the body is written concurrently: the upstream may answer first
@@ -200,6 +211,14 @@ func (t *h1Transport) readResponse(ctx context.Context, c *h1Conn, req *http.Req
 		}
 		if res.StatusCode >= 200 || res.StatusCode == http.StatusSwitchingProtocols {
 			wrote.headersRead()
+			if res.StatusCode != http.StatusSwitchingProtocols && res.ContentLength >= 0 &&
+				int64(c.br.Buffered()) >= res.ContentLength {
+				// The whole body is in the buffer: no read will wait, so the
+				// header deadline can stay until the next request replaces it.
+				c.deadline = true
+				return res, nil
+			}
+			c.deadline = false
 			return res, c.nc.SetReadDeadline(time.Time{})
 		}
 		if sink != nil {

@@ -154,3 +154,33 @@ func TestHeaderTimeoutStartsAfterUpload(t *testing.T) {
 		t.Fatalf("upstream got %q", b)
 	}
 }
+
+// TestStaleHeaderDeadline: a small response leaves its header deadline on
+// the pooled connection; a later request with a body must not trip over
+// it. The pause is the condition under test (the old deadline has passed),
+// not synchronisation.
+func TestStaleHeaderDeadline(t *testing.T) {
+	const timeout = 50 * time.Millisecond
+	up, conns := countingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		_, _ = io.WriteString(w, r.Method+" "+string(b))
+	})
+	rt := testRoute("app.test", addrOf(t, up))
+	rt.Timeout = timeout
+	f := newFixture(t, Config{}, table(rt))
+	for i, method := range []string{"GET", "POST", "GET", "PUT", "GET"} {
+		body := ""
+		if method != "GET" {
+			body = "payload"
+		}
+		res := f.do(t, f.newRequest(t, method, "app.test", "/", strings.NewReader(body)))
+		if got, want := readAll(t, res.Body), method+" "+body; res.StatusCode != 200 || got != want {
+			t.Fatalf("request %d: %d %q, want 200 %q", i, res.StatusCode, got, want)
+		}
+		res.Body.Close()
+		time.Sleep(2 * timeout)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d upstream connections, want 1 (kept alive)", n)
+	}
+}
