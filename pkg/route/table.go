@@ -156,11 +156,27 @@ func PathHasPrefix(path, prefix string) bool {
 // NormalizeHost lower-cases a Host header value and removes its port and any
 // trailing dot.
 func NormalizeHost(host string) string {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
+	// Only a host with a colon can carry a port; checking first spares the
+	// common case the error SplitHostPort allocates.
+	if strings.IndexByte(host, ':') >= 0 {
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
 	}
 	host = strings.TrimSuffix(host, ".")
+	if !hasUpper(host) {
+		return host
+	}
 	return strings.ToLower(host)
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
 }
 
 // TLSHost reports whether a current route with tls=auto names host exactly.

@@ -102,3 +102,23 @@ func TestTLSHostsAndView(t *testing.T) {
 		t.Fatal("nil table must match nothing")
 	}
 }
+
+func TestNormalizeHost(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{in: "example.com", want: "example.com"},
+		{in: "Example.COM", want: "example.com"},
+		{in: "example.com:8443", want: "example.com"},
+		{in: "example.com.", want: "example.com"},
+		{in: "EXAMPLE.com.:80", want: "example.com"},
+		{in: "[::1]:80", want: "::1"},
+		{in: "10.0.0.1", want: "10.0.0.1"},
+	}
+	for _, tc := range tests {
+		if got := NormalizeHost(tc.in); got != tc.want {
+			t.Errorf("NormalizeHost(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { NormalizeHost("example.com") }); n != 0 {
+		t.Errorf("NormalizeHost allocates %v times for a plain lower-case host", n)
+	}
+}
