@@ -31,8 +31,16 @@ images:
 	bash scripts/go-image.sh ./internal/testbackend swarm-ingress-testbackend
 	bash scripts/ingress-image.sh
 
+# Proxy against nginx and Caddy (bench/run.sh), then discovery: propagation
+# from ServiceCreate to the published table (20 services), first answer
+# through the ingress image (10 tasks-mode services) and building a table
+# from 5,000 services. Figures are printed; nothing is asserted.
 bench:
+	bash scripts/ensure-docker.sh
 	bash bench/run.sh
+	$(GO) test -run '^$$' -bench 'Propagation' -benchtime 20x ./pkg/discovery/
+	$(GO) test -run '^$$' -bench 'TaskAddress|FirstAnswer' -benchtime 10x ./pkg/discovery/
+	$(GO) test -run '^$$' -bench 'Rebuild5000|Build5000' -benchmem ./pkg/discovery/
 
 # Images are a cache kept between runs; this removes them.
 clean-images:
