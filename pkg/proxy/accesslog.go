@@ -37,6 +37,7 @@ type exchange struct {
 	peer     netip.Addr
 	trusted  bool
 	err      error // the upstream error, if any
+	hijacked bool  // a stream took the connection over: it records the request when it ends
 }
 
 func (e *exchange) WriteHeader(code int) {
@@ -69,6 +70,13 @@ func (e *exchange) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 // access log. The path is logged without its query, which may carry secrets;
 // the Authorization header is never logged.
 func (h *Handler) finish(ex *exchange, r *http.Request) {
+	if !ex.hijacked {
+		h.record(ex, r)
+	}
+}
+
+// record is finish for a request whose response has ended.
+func (h *Handler) record(ex *exchange, r *http.Request) {
 	if ex.upstream != nil {
 		ex.upstream.inflight.Add(-1)
 	}

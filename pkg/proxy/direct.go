@@ -92,7 +92,11 @@ func (rs *routeState) serveDirect(ex *exchange, r *http.Request) {
 		rs.proxyError(ex, out, err)
 		return
 	}
-	defer res.Body.Close()
+	defer func() {
+		if !ex.hijacked {
+			res.Body.Close()
+		}
+	}()
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		// Never asked for: the request had no Upgrade header.
 		rs.proxyError(ex, out, errUnrequestedUpgrade)
@@ -116,6 +120,9 @@ func (rs *routeState) serveDirect(ex *exchange, r *http.Request) {
 			keys = append(keys, k)
 		}
 		dst.Add("Trailer", strings.Join(keys, ", "))
+	}
+	if rs.hijackStream(ex, r, res) {
+		return
 	}
 	ex.WriteHeader(res.StatusCode)
 

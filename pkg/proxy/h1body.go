@@ -103,11 +103,21 @@ type h1Body struct {
 	t        *h1Transport
 	c        *h1Conn
 	addr     string
-	stop     func() bool
+	stop     func() bool // detaches the connection from the request context
+	stopOnce sync.Once
+	stopped  bool // stop's result: the context had not closed the connection
 	wrote    *bodyWrite
 	reusable bool
 	eof      atomic.Bool
 	closed   atomic.Bool
+}
+
+// release detaches the connection from the request context (once) and
+// reports whether the context had not closed it already. A hijacked stream
+// calls it before its handler returns, which cancels that context.
+func (b *h1Body) release() bool {
+	b.stopOnce.Do(func() { b.stopped = b.stop() })
+	return b.stopped
 }
 
 func (b *h1Body) Read(p []byte) (int, error) {
@@ -122,7 +132,7 @@ func (b *h1Body) Close() error {
 	if !b.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	reuse := b.stop() && b.reusable && b.eof.Load() && b.c.br.Buffered() == 0 && b.wrote.finished()
+	reuse := b.release() && b.reusable && b.eof.Load() && b.c.br.Buffered() == 0 && b.wrote.finished()
 	if !reuse {
 		b.c.nc.Close()
 	}

@@ -90,6 +90,12 @@ func (h *Handler) Shutdown(ctx context.Context, grace time.Duration, servers ...
 	}
 	cancelGrace()
 	<-ended
+	// So are HTTP/1.1 streams (h1stream.go): EndStreams ended them; wait
+	// for their last chunk as the servers wait for their handlers.
+	select {
+	case <-h.streams.h1Drained():
+	case <-hardCtx.Done():
+	}
 	return errors.Join(errs...)
 }
 

@@ -44,6 +44,31 @@ type streams struct {
 	open   map[*streamBody]struct{}
 	ending bool          // set at the shutdown deadline: new streams end at once
 	idle   chan struct{} // closed when the last open stream closes
+	h1     int           // open hijacked HTTP/1.1 streams (h1stream.go)
+	h1Idle chan struct{} // closed when the last of those closes
+}
+
+// hijacked marks b as a hijacked HTTP/1.1 stream, which Shutdown waits for.
+func (s *streams) hijacked(b *streamBody) {
+	s.mu.Lock()
+	b.h1 = true
+	s.h1++
+	s.mu.Unlock()
+}
+
+// h1Drained returns a channel closed once no hijacked stream is open.
+func (s *streams) h1Drained() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.h1 == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	if s.h1Idle == nil {
+		s.h1Idle = make(chan struct{})
+	}
+	return s.h1Idle
 }
 
 // drained returns a channel closed once no stream is open.
@@ -72,6 +97,7 @@ type streamBody struct {
 	stats  *routeMetrics
 	ending atomic.Bool
 	closed sync.Once
+	h1     bool // hijacked (under reg.mu)
 }
 
 func (s *streams) track(body io.ReadCloser, stats *routeMetrics, upgraded bool) io.ReadCloser {
@@ -105,6 +131,13 @@ func (b *streamBody) Close() error {
 		if len(b.reg.open) == 0 && b.reg.idle != nil {
 			close(b.reg.idle)
 			b.reg.idle = nil
+		}
+		if b.h1 {
+			b.reg.h1--
+			if b.reg.h1 == 0 && b.reg.h1Idle != nil {
+				close(b.reg.h1Idle)
+				b.reg.h1Idle = nil
+			}
 		}
 		b.reg.mu.Unlock()
 		b.stats.streams.Dec()
