@@ -99,8 +99,18 @@ install_tools() {
 	if ((${#need[@]})); then
 		say "installing ${need[*]} (apt)"
 		export DEBIAN_FRONTEND=noninteractive
+		# Installing nginx would start the system's nginx on :80 where an init
+		# system runs; the bench starts its own. policy-rc.d forbids starts for
+		# the duration of the install (unless the machine already has one).
+		local policy=/usr/sbin/policy-rc.d own_policy=
+		if [[ ! -e $policy ]]; then
+			printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1
+		fi
+		local rc=0
 		apt-get install -y -qq "${need[@]}" >/dev/null ||
-			{ apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null; }
+			{ apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null; } || rc=$?
+		if [[ -n $own_policy ]]; then rm -f "$policy"; fi
+		return "$rc"
 	fi
 }
 
