@@ -1,21 +1,20 @@
 package main
 
 import (
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/swarm-ingress/swarm-ingress/pkg/certs"
 )
 
 // Config holds every setting of SPEC.md, validated.
@@ -146,7 +145,9 @@ func parseConfig(values map[string]string, serve bool) (Config, error) {
 		bad("INGRESS_LOG_FORMAT", "must be json or console")
 	}
 	if serve {
-		c.checkServing(values, bad)
+		if err := c.checkServing(values, bad); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) > 0 {
 		return c, fmt.Errorf("invalid settings (nothing was started):\n%w", errors.Join(errs...))
@@ -154,8 +155,9 @@ func parseConfig(values map[string]string, serve bool) (Config, error) {
 	return c, nil
 }
 
-// checkServing validates, and fills in, the settings only `serve` uses.
-func (c *Config) checkServing(values map[string]string, bad func(env, format string, a ...any)) {
+// checkServing validates, and fills in, the settings only `serve` uses. It
+// returns the certificate settings' problems; the others go through bad.
+func (c *Config) checkServing(values map[string]string, bad func(env, format string, a ...any)) error {
 	addrs := map[string]string{}
 	for _, env := range []string{"INGRESS_HTTP_ADDR", "INGRESS_HTTPS_ADDR", "INGRESS_ADMIN_ADDR"} {
 		if err := checkListenAddr(values[env]); err != nil {
@@ -171,22 +173,8 @@ func (c *Config) checkServing(values map[string]string, bad func(env, format str
 	if c.ACMEEmail != "" && !strings.Contains(c.ACMEEmail, "@") {
 		bad("INGRESS_ACME_EMAIL", "is not an e-mail address; set a contact like ops@example.com or unset it")
 	}
-	if u, err := url.Parse(c.ACMECA); err != nil || u.Scheme != "https" || u.Host == "" {
-		bad("INGRESS_ACME_CA", "must be the https:// URL of an ACME directory, e.g. https://acme-staging-v02.api.letsencrypt.org/directory")
-	}
-	if c.ACMECARoots != "" {
-		if err := checkRoots(c.ACMECARoots); err != nil {
-			bad("INGRESS_ACME_CA_ROOTS", "%v; point it at a readable PEM file of CA certificates, or unset it to trust the system roots", err)
-		}
-	}
-	if err := checkWritableDir(c.DataDir); err != nil {
-		bad("INGRESS_DATA_DIR", "%v; mount a writable volume there (the stack example uses one)", err)
-	}
-	if c.CertsDir != "" {
-		if fi, err := os.Stat(c.CertsDir); err != nil || !fi.IsDir() {
-			bad("INGRESS_CERTS_DIR", "is not a readable directory; mount the <name>.crt/<name>.key files there or unset it")
-		}
-	}
+	// The certificate settings are checked by the package that uses them.
+	certsErr := certs.Config{CA: c.ACMECA, CARoots: c.ACMECARoots, DataDir: c.DataDir, CertsDir: c.CertsDir}.Check()
 	switch c.Cache {
 	case "dir":
 	case "swarm":
@@ -210,6 +198,7 @@ func (c *Config) checkServing(values map[string]string, bad func(env, format str
 		bad("INGRESS_SHUTDOWN_GRACE", "must be a duration like 30s or 2m")
 	}
 	c.ShutdownGrace = grace
+	return certsErr
 }
 
 func splitList(s string) []string {
@@ -263,32 +252,4 @@ func validHostname(h string) bool {
 		}
 	}
 	return true
-}
-
-func checkRoots(path string) error {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if !x509.NewCertPool().AppendCertsFromPEM(pem) {
-		return errors.New("holds no PEM certificate")
-	}
-	return nil
-}
-
-// checkWritableDir creates dir if needed and proves a file can be written in it.
-func checkWritableDir(dir string) error {
-	if dir == "" {
-		return errors.New("is empty")
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".write-check-*")
-	if err != nil {
-		return fmt.Errorf("not writable: %w", err)
-	}
-	name := f.Name()
-	f.Close()
-	return os.Remove(filepath.Clean(name))
 }

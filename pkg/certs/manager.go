@@ -27,6 +27,7 @@
 package certs
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -137,26 +138,8 @@ func New(cfg Config) (*Manager, error) {
 		updated: make(chan struct{}),
 	}
 
-	var errs []error
-	if u, err := url.Parse(cfg.CA); err != nil || u.Scheme != "https" || u.Host == "" {
-		errs = append(errs, fmt.Errorf("INGRESS_ACME_CA %q is not an https:// URL (set the ACME directory URL, e.g. %s, or leave it empty)", cfg.CA, autocert.DefaultACMEDirectory))
-	}
-	client, err := httpClient(cfg.CARoots)
-	errs = append(errs, err)
-	cache := cfg.Cache
-	if cache == nil {
-		cache, err = dirCache(cfg.DataDir)
-		errs = append(errs, err)
-	}
-	files := &fileSet{}
-	if cfg.CertsDir != "" {
-		files, err = loadFiles(cfg.CertsDir)
-		if err != nil {
-			err = fmt.Errorf("INGRESS_CERTS_DIR %q: %w (point it at a readable directory of <name>.crt and <name>.key files, or leave it empty)", cfg.CertsDir, err)
-		}
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
+	client, cache, files, err := cfg.resources()
+	if err != nil {
 		return nil, err
 	}
 	m.files.Store(files)
@@ -180,6 +163,43 @@ func New(cfg Config) (*Manager, error) {
 		}
 	}
 	return m, nil
+}
+
+// Check reports every problem with the settings cfg comes from (the ACME
+// directory URL, the roots file, the data directory and the certificates
+// directory) at once, each naming its INGRESS_* variable and what to do. New
+// runs the same checks; cmd/ingress calls Check to report these together
+// with its other settings before anything starts.
+func (cfg Config) Check() error {
+	_, _, _, err := cfg.resources()
+	return err
+}
+
+// resources builds, from cfg, the ACME HTTP client, the cache (cfg.Cache or
+// a directory cache in DataDir) and the user certificates, reporting every
+// problem at once.
+func (cfg Config) resources() (*http.Client, autocert.Cache, *fileSet, error) {
+	var errs []error
+	ca := cmp.Or(cfg.CA, autocert.DefaultACMEDirectory)
+	if u, err := url.Parse(ca); err != nil || u.Scheme != "https" || u.Host == "" {
+		errs = append(errs, fmt.Errorf("INGRESS_ACME_CA %q is not an https:// URL (set the ACME directory URL, e.g. %s, or leave it empty)", ca, autocert.DefaultACMEDirectory))
+	}
+	client, err := httpClient(cfg.CARoots)
+	errs = append(errs, err)
+	cache := cfg.Cache
+	if cache == nil {
+		cache, err = dirCache(cfg.DataDir)
+		errs = append(errs, err)
+	}
+	files := &fileSet{}
+	if cfg.CertsDir != "" {
+		files, err = loadFiles(cfg.CertsDir)
+		if err != nil {
+			err = fmt.Errorf("INGRESS_CERTS_DIR %q: %w (point it at a readable directory of <name>.crt and <name>.key files, or leave it empty)", cfg.CertsDir, err)
+		}
+		errs = append(errs, err)
+	}
+	return client, cache, files, errors.Join(errs...)
 }
 
 // httpClient trusts the roots in the PEM file rootsFile, or the system roots.
@@ -207,7 +227,7 @@ func dirCache(dataDir string) (autocert.Cache, error) {
 	}
 	dir := filepath.Join(dataDir, "acme")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("INGRESS_DATA_DIR %q: %w (it must be a writable directory, e.g. a volume)", dataDir, err)
+		return nil, fmt.Errorf("INGRESS_DATA_DIR %q: %w (it must be a writable directory: mount a writable volume there)", dataDir, err)
 	}
 	f, err := os.CreateTemp(dir, ".write-test-*")
 	if err != nil {
