@@ -19,6 +19,7 @@ import (
 
 	"github.com/swarm-ingress/swarm-ingress/internal/pebbletest"
 	"github.com/swarm-ingress/swarm-ingress/internal/swarmtest"
+	"github.com/swarm-ingress/swarm-ingress/internal/syncbuf"
 )
 
 // TestACMEEndToEnd runs the real binary against a real ACME server (Pebble)
@@ -74,7 +75,7 @@ func TestACMEEndToEnd(t *testing.T) {
 		http:   "127.0.0.1:" + strconv.Itoa(httpPort),
 		https:  "127.0.0.1:" + strconv.Itoa(httpsPort),
 		admin:  fmt.Sprintf("127.0.0.1:%d", swarmtest.FreePort(t)),
-		logs:   new(syncBuffer),
+		logs:   new(syncbuf.Buffer),
 		exited: make(chan error, 1),
 	}
 	ing.start(t, nil, env...)

@@ -20,6 +20,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/swarm-ingress/swarm-ingress/internal/swarmtest"
+	"github.com/swarm-ingress/swarm-ingress/internal/syncbuf"
 )
 
 var (
@@ -52,7 +53,7 @@ func buildIngress(t *testing.T) string {
 type ingressProc struct {
 	http, https, admin string
 	cmd                *exec.Cmd
-	logs               *syncBuffer
+	logs               *syncbuf.Buffer
 	exited             chan error
 }
 
@@ -65,7 +66,7 @@ func startIngress(t *testing.T, prefix []string, env ...string) *ingressProc {
 		http:   fmt.Sprintf("127.0.0.1:%d", swarmtest.FreePort(t)),
 		https:  fmt.Sprintf("127.0.0.1:%d", swarmtest.FreePort(t)),
 		admin:  fmt.Sprintf("127.0.0.1:%d", swarmtest.FreePort(t)),
-		logs:   new(syncBuffer),
+		logs:   new(syncbuf.Buffer),
 		exited: make(chan error, 1),
 	}
 	return p.start(t, prefix, env...)
@@ -109,24 +110,6 @@ func (p *ingressProc) stop(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("ingress did not exit within 15s of SIGTERM")
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's two output streams.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // ipv6FirstHosts returns a command prefix that runs a program in a private

@@ -1,7 +1,6 @@
 package certs
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -20,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/swarm-ingress/swarm-ingress/internal/pebbletest"
+	"github.com/swarm-ingress/swarm-ingress/internal/syncbuf"
 	"github.com/swarm-ingress/swarm-ingress/pkg/proxy"
 	"github.com/swarm-ingress/swarm-ingress/pkg/route"
 )
@@ -36,7 +36,7 @@ type rig struct {
 	httpPort  int // the ingress's HTTP listener (HTTP-01 and plain requests)
 	httpsPort int // the ingress's HTTPS listener (TLS-ALPN-01 and HTTPS)
 	upstream  *httptest.Server
-	logs      *syncBuffer
+	logs      *syncbuf.Buffer
 }
 
 // rigConfig says which challenge Pebble can reach: its http-01 and
@@ -50,7 +50,7 @@ type rigConfig struct {
 
 func newRig(t *testing.T, rc rigConfig) *rig {
 	t.Helper()
-	r := &rig{t: t, httpPort: freePort(t), httpsPort: freePort(t), logs: &syncBuffer{}}
+	r := &rig{t: t, httpPort: freePort(t), httpsPort: freePort(t), logs: &syncbuf.Buffer{}}
 	pc := pebbletest.Config{Stopped: rc.caDown}
 	if rc.http01 {
 		pc.HTTPPort = r.httpPort
@@ -277,22 +277,4 @@ func freePort(t *testing.T) int {
 	l := listen(t, 0)
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/swarm-ingress/swarm-ingress/internal/syncbuf"
 )
 
 // TestUpstreamResponseHeadLimit: a response head over maxResponseHead is a
@@ -30,7 +32,7 @@ func TestUpstreamResponseHeadLimit(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "ok")
 	})
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	f := newFixture(t, Config{Logger: newLogger(&logs)}, table(testRoute("app.test", addrOf(t, up))))
 
 	tests := []struct {

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/swarm-ingress/swarm-ingress/internal/syncbuf"
 	"github.com/swarm-ingress/swarm-ingress/pkg/route"
 )
 
@@ -242,7 +243,7 @@ func TestAccessLog(t *testing.T) {
 	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 	rt := testRoute("app.test", addrOf(t, ok))
 	rt.BasicAuth = []route.BasicUser{{User: "u", Hash: hash}}
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	f := newFixture(t, Config{Logger: newLogger(&buf)}, table(rt))
 	req := f.newRequest(t, "GET", "app.test", "/p?token=topsecret", nil)
 	req.SetBasicAuth("u", "pw")
