@@ -58,15 +58,6 @@ func isHopHeader(k string) bool {
 	return false
 }
 
-// forwardedHeaders are the client's forwarding headers, replaced by ours.
-func isForwardedHeader(k string) bool {
-	switch k {
-	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
-		return true
-	}
-	return false
-}
-
 var emptyUserAgent = []string{""} // read only: keeps Request.Write from adding Go's
 
 // serveDirect forwards r to the route's upstreams and copies the answer
@@ -81,7 +72,7 @@ func (rs *routeState) serveDirect(ex *exchange, r *http.Request) {
 	if r.ContentLength == 0 {
 		out.Body = nil
 	}
-	out.Header = outHeader(r.Header)
+	out.Header = outHeader(r.Header, ex.trusted)
 	if rs.route.StripPrefix {
 		stripPrefix(out, rs.route.Path)
 	}
@@ -154,14 +145,17 @@ func (unrequestedUpgrade) Error() string { return "upstream switched protocols u
 var errUnrequestedUpgrade error = unrequestedUpgrade{}
 
 // outHeader copies the request headers to forward: everything but the
-// hop-by-hop and the client's forwarding headers. The value slices are
-// shared with in, which nothing changes while the request is forwarded.
-func outHeader(in http.Header) http.Header {
+// hop-by-hop headers, the forwarding headers setForwarded replaces, and,
+// from a client that is not a trusted proxy, every other forwarding header
+// (see isForwardingHeader). The value slices are shared with in, which
+// nothing changes while the request is forwarded.
+func outHeader(in http.Header, trusted bool) http.Header {
 	out := make(http.Header, len(in)+3)
 	for k, vv := range in {
-		if !isHopHeader(k) && !isForwardedHeader(k) {
-			out[k] = vv
+		if isHopHeader(k) || isOwnForwardedHeader(k) || !trusted && isForwardingHeader(k) {
+			continue
 		}
+		out[k] = vv
 	}
 	for _, v := range in["Connection"] {
 		for f := range strings.SplitSeq(v, ",") {

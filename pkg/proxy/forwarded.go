@@ -81,7 +81,49 @@ func (rs *routeState) rewrite(pr *httputil.ProxyRequest) {
 	if ex, ok := pr.In.Context().Value(exchangeKey{}).(*exchange); ok {
 		trusted = ex.trusted
 	}
+	// ReverseProxy removed Forwarded and X-Forwarded-For, -Host and -Proto.
+	if !trusted {
+		for k := range out.Header {
+			if isForwardingHeader(k) {
+				delete(out.Header, k)
+			}
+		}
+	} else if v := pr.In.Header["Forwarded"]; len(v) > 0 {
+		out.Header["Forwarded"] = v
+	}
 	setForwarded(pr.In, pr.Out, trusted)
+}
+
+// isOwnForwardedHeader reports the headers setForwarded writes: the client's
+// values never pass as they are.
+func isOwnForwardedHeader(k string) bool {
+	switch k {
+	case "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+		return true
+	}
+	return false
+}
+
+// isForwardingHeader reports a header (canonical key) by which a proxy tells
+// the backend who the client is or how it arrived: Forwarded (RFC 7239),
+// every X-Forwarded-*, X-Real-Ip and X-Client-Ip, and any of them spelt with
+// underscores (X_Forwarded_For): CGI-style backends read both spellings as
+// the same variable (HTTP_X_FORWARDED_FOR). They are passed on only from
+// trusted proxies (docs/labels.md, "Forwarding headers").
+func isForwardingHeader(k string) bool {
+	if len(k) < len("Forwarded") {
+		return false
+	}
+	if strings.IndexByte(k, '_') >= 0 {
+		k = http.CanonicalHeaderKey(strings.ReplaceAll(k, "_", "-"))
+	}
+	switch k[0] {
+	case 'F':
+		return k == "Forwarded"
+	case 'X':
+		return strings.HasPrefix(k, "X-Forwarded-") || k == "X-Real-Ip" || k == "X-Client-Ip"
+	}
+	return false
 }
 
 // setForwarded sets X-Forwarded-For, -Host and -Proto. ReverseProxy has

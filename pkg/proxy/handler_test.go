@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -291,5 +292,63 @@ func TestNoRedirectOverTLS(t *testing.T) {
 	defer res.Body.Close()
 	if body := readAll(t, res.Body); res.StatusCode != 200 || body != "secure" {
 		t.Fatalf("got %d %q, want 200 secure", res.StatusCode, body)
+	}
+}
+
+// TestForwardingHeadersOnlyFromTrustedProxies checks that the forwarding
+// headers the ingress does not set itself (Forwarded, X-Real-IP,
+// X-Forwarded-Port, underscore spellings that CGI-style backends read as
+// HTTP_X_FORWARDED_FOR) reach the backend only from a trusted proxy, on the
+// direct path and through ReverseProxy (a query with ';' takes that path).
+func TestForwardingHeadersOnlyFromTrustedProxies(t *testing.T) {
+	echo := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		got := map[string]string{}
+		for k, vv := range r.Header {
+			got[k] = strings.Join(vv, "|")
+		}
+		_ = json.NewEncoder(w).Encode(got)
+	})
+	spoofed := map[string]string{
+		"Forwarded":         "for=6.6.6.6",
+		"X-Real-IP":         "6.6.6.6",
+		"X-Client-IP":       "6.6.6.6",
+		"X-Forwarded-Port":  "443",
+		"X-Forwarded-Ssl":   "on",
+		"X_Forwarded_For":   "6.6.6.6",
+		"X_Real_IP":         "6.6.6.6",
+		"x_forwarded_proto": "https",
+	}
+	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	for _, target := range []string{"/", "/?a=1;b=2"} {
+		for _, trusted := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s trusted=%v", target, trusted), func(t *testing.T) {
+				cfg := Config{}
+				if trusted {
+					cfg.TrustedProxies = loopback
+				}
+				f := newFixture(t, cfg, table(testRoute("app.test", addrOf(t, echo))))
+				req := f.newRequest(t, "GET", "app.test", target, nil)
+				for k, v := range spoofed {
+					req.Header[k] = []string{v} // as written: no canonical form
+				}
+				res := f.do(t, req)
+				var got map[string]string
+				if err := json.NewDecoder(res.Body).Decode(&got); err != nil {
+					t.Fatal(err)
+				}
+				for k := range spoofed {
+					v, ok := got[http.CanonicalHeaderKey(k)]
+					if !trusted && ok {
+						t.Errorf("untrusted client's %s reached the backend: %q", k, v)
+					}
+					if trusted && !ok && !strings.Contains(k, "_") {
+						t.Errorf("trusted proxy's %s was dropped", k)
+					}
+				}
+				if got["X-Forwarded-For"] == "" || strings.Contains(got["X-Forwarded-For"], "6.6.6.6") {
+					t.Errorf("X-Forwarded-For = %q, want the ingress's own value", got["X-Forwarded-For"])
+				}
+			})
+		}
 	}
 }
