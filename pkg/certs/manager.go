@@ -255,11 +255,26 @@ func (m *Manager) kick() {
 	}
 }
 
+// CipherSuites are the TLS 1.2 suites the HTTPS listener accepts: forward
+// secret (ECDHE) and authenticated encryption (AES-GCM, ChaCha20-Poly1305)
+// only, for ECDSA (ACME) and RSA (user-supplied) certificates. Go's default
+// list also offers CBC suites with SHA-1 MACs. TLS 1.3 suites are not
+// configurable and are all AEAD.
+var CipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
 // TLSConfig is the HTTPS listener's config: certificates, TLS-ALPN-01, h2 and
-// http/1.1, TLS 1.2 minimum.
+// http/1.1, TLS 1.2 minimum with AEAD suites only (CipherSuites).
 func (m *Manager) TLSConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
+		CipherSuites:   CipherSuites,
 		NextProtos:     []string{"h2", "http/1.1", acme.ALPNProto},
 		GetCertificate: m.getCertificate,
 	}
