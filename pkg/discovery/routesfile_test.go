@@ -35,9 +35,11 @@ func TestRoutesFile(t *testing.T) {
 		return "services:\n  - name: " + name + "\n    upstreams: [\"" + upstream + "\"]\n    labels:\n      ingress.host: " + name + ".test\n"
 	}
 	v1 := write("v1.yml", entry("one", "127.0.0.1:8081"))
+	coldBad := write("cold.yml", entry("one", "127.0.0.1:8081")+entry("bad", "127.0.0.1")[len("services:\n"):])
+	oneBroken := write("onebroken.yml", entry("one", "127.0.0.1")+entry("three", "127.0.0.1:8083")[len("services:\n"):])
 	v2 := write("v2.yml", entry("two", "localhost:8082"))
 	broken := write("broken.yml", "services: [\n")
-	swap(v1)
+	swap(coldBad)
 
 	f := newRoutesFile(path, nil)
 	steps := []struct {
@@ -47,9 +49,18 @@ func TestRoutesFile(t *testing.T) {
 		wantNames   []string
 		wantUps     []string
 		wantErr     string // substring of the routes-file error; "" for none
+		// the service the error names (routesFileService when empty); its
+		// label is then the file and the service's line
+		wantErrService string
 	}{
-		{name: "first read", change: func() {}, wantChanged: true, wantNames: []string{"one"}, wantUps: []string{"127.0.0.1:8081"}},
+		{name: "first read, one bad service of two", change: func() {}, wantChanged: true, wantNames: []string{"one"}, wantUps: []string{"127.0.0.1:8081"},
+			wantErr: `upstream "127.0.0.1" must read host:port, e.g. 192.0.2.10:8080 (it is not served)`, wantErrService: "bad"},
+		{name: "good", change: func() { swap(v1) }, wantChanged: true, wantNames: []string{"one"}, wantUps: []string{"127.0.0.1:8081"}},
 		{name: "unchanged", change: func() {}, wantChanged: false, wantNames: []string{"one"}, wantUps: []string{"127.0.0.1:8081"}},
+		{name: "a broken service keeps its last good version", change: func() { swap(oneBroken) }, wantChanged: true,
+			wantNames: []string{"one", "three"}, wantUps: []string{"127.0.0.1:8081", "127.0.0.1:8083"},
+			wantErr: "(its last good version keeps serving)", wantErrService: "one"},
+		{name: "fixed", change: func() { swap(v1) }, wantChanged: true, wantNames: []string{"one"}, wantUps: []string{"127.0.0.1:8081"}},
 		{name: "symlink swap", change: func() { swap(v2) }, wantChanged: true, wantNames: []string{"two"}, wantUps: []string{"127.0.0.1:8082"}},
 		{name: "broken keeps last good", change: func() { swap(broken) }, wantChanged: true, wantNames: []string{"two"}, wantUps: []string{"127.0.0.1:8082"}, wantErr: "not valid YAML"},
 		{name: "still broken", change: func() {}, wantChanged: false, wantNames: []string{"two"}, wantUps: []string{"127.0.0.1:8082"}, wantErr: "not valid YAML"},
@@ -74,8 +85,10 @@ func TestRoutesFile(t *testing.T) {
 		switch {
 		case s.wantErr == "" && len(errs) > 0:
 			t.Errorf("%s: errors %+v, want none", s.name, errs)
-		case s.wantErr != "" && (len(errs) != 1 || errs[0].Service != routesFileService || errs[0].Label != path || !strings.Contains(errs[0].Error, s.wantErr)):
+		case s.wantErr != "" && s.wantErrService == "" && (len(errs) != 1 || errs[0].Service != routesFileService || errs[0].Label != path || !strings.Contains(errs[0].Error, s.wantErr)):
 			t.Errorf("%s: errors %+v, want one routes-file error for %s containing %q", s.name, errs, path, s.wantErr)
+		case s.wantErrService != "" && (len(errs) != 1 || errs[0].Service != s.wantErrService || !strings.HasPrefix(errs[0].Label, path+":") || !strings.Contains(errs[0].Error, s.wantErr)):
+			t.Errorf("%s: errors %+v, want one error for service %s at %s:<line> containing %q", s.name, errs, s.wantErrService, path, s.wantErr)
 		}
 	}
 }

@@ -41,10 +41,25 @@ var (
 	upstreamHost = regexp.MustCompile(`^[a-zA-Z0-9_]([a-zA-Z0-9_-]*[a-zA-Z0-9_])?(\.[a-zA-Z0-9_]([a-zA-Z0-9_-]*[a-zA-Z0-9_])?)*\.?$`)
 )
 
+// EntryError is a problem with one service of the routes file. The file's
+// other services are still good.
+type EntryError struct {
+	Name string // the service's name, "" when it has no valid (or a repeated) name
+	Line int    // line of the service in the file
+	Err  error  // every problem of the service, one per line
+}
+
+func (e *EntryError) Error() string { return e.Err.Error() }
+func (e *EntryError) Unwrap() error { return e.Err }
+
 // ParseRoutesFile parses a routes file. It is strict: unknown fields,
 // duplicate keys or names, missing fields and malformed upstreams are errors,
-// each with its line; all of them are returned at once. An empty file holds
-// no services. It is pure: names are resolved later, by ResolveStatic.
+// each with its line; all of them are returned at once. A problem with the
+// file as a whole (not YAML, not the expected shape) returns no entries; a
+// problem confined to some services returns the good services and, joined,
+// one *EntryError per bad one, so that one bad service never takes the
+// others down. An empty file holds no services. It is pure: names are
+// resolved later, by ResolveStatic.
 func ParseRoutesFile(r io.Reader) ([]StaticEntry, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxRoutesFile+1))
 	if err != nil {
@@ -67,13 +82,17 @@ func ParseRoutesFile(r io.Reader) ([]StaticEntry, error) {
 	p := &fileParser{names: map[string]int{}}
 	entries := p.file(&doc)
 	if len(p.errs) > 0 {
-		return nil, errors.Join(p.errs...)
+		return nil, errors.Join(append(p.errs, p.bad...)...)
+	}
+	if len(p.bad) > 0 {
+		return entries, errors.Join(p.bad...)
 	}
 	return entries, nil
 }
 
 type fileParser struct {
-	errs  []error
+	errs  []error        // problems of the file as a whole
+	bad   []error        // one *EntryError per bad service
 	names map[string]int // service name -> line
 }
 
@@ -150,9 +169,19 @@ func (p *fileParser) entry(n *yaml.Node) (StaticEntry, bool) {
 			e.Labels = p.labels(v)
 		}
 	})
-	if n.Kind != yaml.MappingNode {
-		return e, false
+	if n.Kind == yaml.MappingNode {
+		p.required(n, &e, before)
 	}
+	if len(p.errs) == before {
+		return e, true
+	}
+	p.bad = append(p.bad, &EntryError{Name: e.Name, Line: n.Line, Err: errors.Join(p.errs[before:]...)})
+	p.errs = p.errs[:before]
+	return e, false
+}
+
+// required reports the missing fields of a service that is otherwise good.
+func (p *fileParser) required(n *yaml.Node, e *StaticEntry, before int) {
 	if e.Name == "" && len(p.errs) == before {
 		p.fail(n, "a service needs a name")
 	}
@@ -162,7 +191,6 @@ func (p *fileParser) entry(n *yaml.Node) (StaticEntry, bool) {
 	if len(e.Labels) == 0 && len(p.errs) == before {
 		p.fail(n, "service %q needs labels, e.g. labels: {ingress.host: legacy.example.com}", e.Name)
 	}
-	return e, len(p.errs) == before
 }
 
 func (p *fileParser) name(v *yaml.Node) string {

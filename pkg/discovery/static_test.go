@@ -73,6 +73,7 @@ services:
     upstreams: ["192.0.2.6:0", "http://x:80", "[2001:db8::1]:80", "::1:80"]
     labels: {ingress.host: [a, b], "<<": x}
 `,
+			want: []StaticEntry{{Name: "a", Line: 2, Upstreams: []string{"192.0.2.1:80"}, Labels: map[string]string{"ingress.host": "a.example.com"}}},
 			wantErrs: []string{
 				`line 5: service name "a" is already used on line 2`,
 				`line 6: upstream "192.0.2.2" must read host:port`,
@@ -134,8 +135,8 @@ services:
 			if err == nil {
 				t.Fatalf("no error; entries %+v", got)
 			}
-			if got != nil {
-				t.Errorf("entries returned with an error: %+v", got)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("entries with the error:\n got %+v\nwant %+v", got, tc.want)
 			}
 			for _, w := range tc.wantErrs {
 				if !strings.Contains(err.Error(), w) {
