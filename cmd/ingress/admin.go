@@ -16,7 +16,11 @@ func (a *app) adminHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !a.ready.Load() {
-			plain(w, http.StatusServiceUnavailable, "no route table yet")
+			msg := "no route table yet"
+			if t := a.table.Load(); t != nil && t.Partial {
+				msg = "serving the routes file only: the Swarm services are not read yet (is Docker reachable?)"
+			}
+			plain(w, http.StatusServiceUnavailable, msg)
 			return
 		}
 		plain(w, http.StatusOK, "ready")

@@ -64,6 +64,10 @@ func TestAdminReadiness(t *testing.T) {
 	if code, _ := get(t, h, "/readyz"); code != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz before the first table = %d, want 503", code)
 	}
+	a.publish(route.New(route.Snapshot{Generation: 1, Partial: true}))
+	if code, body := get(t, h, "/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "Swarm") {
+		t.Fatalf("/readyz with the routes file only = %d %q, want 503 saying Swarm is not read yet", code, body)
+	}
 	a.publish(sampleTable())
 	if code, _ := get(t, h, "/readyz"); code != 200 {
 		t.Fatalf("/readyz after the first table = %d, want 200", code)

@@ -68,7 +68,7 @@ type app struct {
 	certs    *certs.Manager
 	store    *swarmcache.Store           // with INGRESS_CACHE=swarm, else nil
 	table    atomic.Pointer[route.Table] // last published table, for the admin API
-	ready    atomic.Bool                 // the first table was built
+	ready    atomic.Bool                 // the first complete table (Swarm read) was built
 }
 
 // newApp builds every component; nothing listens yet. A component that
@@ -130,7 +130,9 @@ func (a *app) publish(t *route.Table) {
 	a.proxy.SetTable(t)
 	a.certs.SetTable(t)
 	a.table.Store(t)
-	a.ready.Store(true)
+	if !t.Partial {
+		a.ready.Store(true)
+	}
 }
 
 // run binds the listeners (all or none), serves until ctx ends, then drains.

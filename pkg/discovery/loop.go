@@ -70,7 +70,9 @@ func (l *loop) run(ctx context.Context) {
 		}
 	}
 
-	l.static.check(ctx)
+	if l.static.check(ctx) {
+		refresh(levelStatic) // a partial table: the routes file serves before Docker answers
+	}
 	for {
 		select {
 		case <-ctx.Done():

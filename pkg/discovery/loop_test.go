@@ -3,6 +3,8 @@ package discovery
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -260,5 +262,43 @@ func TestPruneMarks(t *testing.T) {
 	slices.Sort(kept)
 	if want := []string{"died-lagging", "started-lagging"}; !slices.Equal(kept, want) {
 		t.Fatalf("kept %v, want %v", kept, want)
+	}
+}
+
+// TestLoopServesRoutesFileWhileDockerIsDown: with Docker failing from the
+// start, the routes file's routes are published at once in a partial table
+// (the proxy answers 503 rather than 404 for anything else); once Docker
+// answers, the complete table follows.
+func TestLoopServesRoutesFileWhileDockerIsDown(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "routes.yml")
+	if err := os.WriteFile(file, []byte("services:\n  - name: legacy\n    upstreams: [\"127.0.0.1:8080\"]\n    labels:\n      ingress.host: legacy.test\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeDocker{events: make(chan events.Message, 1)}
+	f.set(nil, errors.New("connection refused"))
+	tables := make(chan *route.Table, 10)
+	w, err := NewWatcher(Config{Docker: f, Networks: []string{"front"}, Resync: time.Hour, RoutesFile: file,
+		Publish: func(t *route.Table) { tables <- t }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	first := next(t, tables)
+	if !first.Partial || first.Match("legacy.test", "/") == nil || len(first.Routes) != 1 {
+		t.Fatalf("first table: partial %v, %d routes, legacy.test routed %v; want the routes file alone, partial",
+			first.Partial, len(first.Routes), first.Match("legacy.test", "/") != nil)
+	}
+	// Docker keeps failing: reconnects publish nothing new.
+	noPublishUntil(t, tables, "three failed service lists", func() bool { return f.lists() >= 3 })
+
+	f.set([]swarm.Service{fakeService("a", "a.test")}, nil)
+	full := next(t, tables)
+	if full.Partial || full.Match("a.test", "/") == nil || full.Match("legacy.test", "/") == nil {
+		t.Fatalf("after Docker answered: partial %v, a.test routed %v, legacy.test routed %v",
+			full.Partial, full.Match("a.test", "/") != nil, full.Match("legacy.test", "/") != nil)
 	}
 }

@@ -79,13 +79,12 @@ func newLoop(w *Watcher) *loop {
 
 // refresh reads lvl's part of the Docker state, builds a table and publishes
 // it if its content changed. On a Docker error nothing changes: the last good
-// state and table stay.
+// state and table stay. Before Docker was ever read, levelStatic builds a
+// partial table of the static routes alone, so that they are served while
+// Docker cannot be reached.
 func (l *loop) refresh(ctx context.Context, lvl level) error {
 	start := time.Now()
-	if !l.have {
-		if lvl == levelStatic {
-			return nil // nothing to combine the routes file with yet
-		}
+	if !l.have && lvl > levelStatic {
 		lvl = levelFull
 	}
 	if lvl > levelStatic {
@@ -133,6 +132,7 @@ func (l *loop) build(start time.Time, lvl level) {
 		Routes:      routes,
 		Errors:      errs,
 		LabelPrefix: l.cfg.LabelPrefix,
+		Partial:     !l.have, // the routes file only: Docker was never read
 	})
 	if l.last != nil && t.SameContent(l.last) {
 		l.log.Debug().Stringer(fieldRead, lvl).Dur(fieldDuration, time.Since(start)).Msg("route table unchanged")

@@ -51,7 +51,12 @@ type Handler struct {
 	routeStats map[string]*routeMetrics           // by route ID, kept across swaps
 }
 
-// New returns a Handler with an empty table (every request gets 404).
+// retryAfterStarting is the Retry-After of the 503 answered before the first
+// complete table: discovery builds it within a second of reaching Docker.
+const retryAfterStarting = "1"
+
+// New returns a Handler without a table: every request gets 503 with
+// Retry-After until SetTable gives it one.
 func New(cfg Config) *Handler {
 	h := &Handler{
 		cfg:        cfg,
@@ -68,6 +73,8 @@ func New(cfg Config) *Handler {
 }
 
 // SetTable atomically replaces the table; in-flight requests keep theirs.
+// With a nil or partial table (route.Table.Partial), a request that matches
+// no route gets 503 with Retry-After instead of 404.
 func (h *Handler) SetTable(t *route.Table) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -85,6 +92,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rs := st.routes[st.table.Match(r.Host, r.URL.Path)]
 	if rs == nil {
+		if st.table == nil || st.table.Partial {
+			// No table yet, or only the static routes: the route may
+			// exist once discovery has read Swarm. Never a 404 for it.
+			ex.Header().Set("Retry-After", retryAfterStarting)
+			writeError(ex, http.StatusServiceUnavailable)
+			return
+		}
 		writeError(ex, http.StatusNotFound)
 		return
 	}

@@ -352,3 +352,39 @@ func TestForwardingHeadersOnlyFromTrustedProxies(t *testing.T) {
 		}
 	}
 }
+
+// TestNoRouteBeforeFirstCompleteTable: before any table, and while the table
+// is partial (routes file only, Swarm not read yet), a request without a
+// route gets 503 with Retry-After, never 404; a partial table's routes are
+// served; a complete table answers 404 for what it does not route.
+func TestNoRouteBeforeFirstCompleteTable(t *testing.T) {
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "static") })
+	static := testRoute("static.test", addrOf(t, up))
+	f := newFixture(t, Config{}, nil)
+	tests := []struct {
+		name       string
+		table      *route.Table
+		host       string
+		wantStatus int
+		wantRetry  bool
+	}{
+		{name: "no table yet", host: "app.test", wantStatus: http.StatusServiceUnavailable, wantRetry: true},
+		{name: "partial table, unknown host", table: route.New(route.Snapshot{Routes: []*route.Route{static}, Partial: true}),
+			host: "app.test", wantStatus: http.StatusServiceUnavailable, wantRetry: true},
+		{name: "partial table, static route", table: route.New(route.Snapshot{Routes: []*route.Route{static}, Partial: true}),
+			host: "static.test", wantStatus: http.StatusOK},
+		{name: "complete table, unknown host", table: table(static), host: "app.test", wantStatus: http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f.h.SetTable(tt.table)
+			res := f.do(t, f.newRequest(t, "GET", tt.host, "/", nil))
+			if res.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d, want %d", res.StatusCode, tt.wantStatus)
+			}
+			if got := res.Header.Get("Retry-After"); (got != "") != tt.wantRetry {
+				t.Fatalf("Retry-After %q, want one: %v", got, tt.wantRetry)
+			}
+		})
+	}
+}

@@ -17,6 +17,10 @@ type Table struct {
 	UpdatedAt  time.Time
 	Routes     []*Route // sorted by service, then route name
 	Errors     []Error  // sorted; includes the conflicts New found
+	// Partial: the table holds the static routes only, because the Swarm
+	// state has not been read yet. A request it has no route for may have
+	// one once Docker answers: the proxy says 503, not 404.
+	Partial bool
 
 	exact    map[string][]slot // host -> slots, longest path first
 	wildcard map[string][]slot // "example.com" (from "*.example.com") -> slots
@@ -35,6 +39,7 @@ type Snapshot struct {
 	Routes      []*Route
 	Errors      []Error
 	LabelPrefix string // e.g. "ingress.", used to name the label in conflict errors
+	Partial     bool   // see Table.Partial
 }
 
 // New indexes the routes and settles conflicts: of two routes with the same
@@ -47,6 +52,7 @@ func New(s Snapshot) *Table {
 		UpdatedAt:  s.UpdatedAt,
 		Routes:     slices.Clone(s.Routes),
 		Errors:     slices.Clone(s.Errors),
+		Partial:    s.Partial,
 		exact:      map[string][]slot{},
 		wildcard:   map[string][]slot{},
 	}
@@ -215,13 +221,13 @@ func (t *Table) TLSHosts() []string {
 	return hosts
 }
 
-// SameContent reports whether two tables hold the same routes and errors,
-// ignoring Generation and UpdatedAt. The watcher publishes only on change.
+// SameContent reports whether two tables hold the same routes and errors and
+// are both partial or both not, ignoring Generation and UpdatedAt. The watcher publishes only on change.
 func (t *Table) SameContent(o *Table) bool {
 	if t == nil || o == nil {
 		return t == o
 	}
-	if len(t.Routes) != len(o.Routes) || !slices.Equal(t.Errors, o.Errors) {
+	if t.Partial != o.Partial || len(t.Routes) != len(o.Routes) || !slices.Equal(t.Errors, o.Errors) {
 		return false
 	}
 	for i := range t.Routes {
