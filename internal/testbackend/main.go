@@ -14,6 +14,7 @@
 //	/hang        never answers; returns when the client leaves
 //	/fetch       ?url=http://IP:port/path: GETs the URL and relays status and body; only
 //	             loopback and IPv4 addresses inside $FETCH_ALLOW (CIDRs) are allowed
+//	/healthz     200, or 503 while warming up (lifecycle.go: WARMUP, DRAIN, healthcheck)
 package main
 
 import (
@@ -39,12 +40,23 @@ func run() error {
 	if port == "" {
 		port = "80"
 	}
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		return healthcheck(port)
+	}
+	warm, err := envDuration("WARMUP")
+	if err != nil {
+		return err
+	}
+	drain, err := envDuration("DRAIN")
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
 		Addr:              net.JoinHostPort("", port),
-		Handler:           newMux(),
+		Handler:           newWarmup(warm, newMux()),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
-	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := serve(srv, drain); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("listen on :%s: %w", port, err)
 	}
 	return nil

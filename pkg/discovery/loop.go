@@ -158,6 +158,8 @@ func (l *loop) open(ctx context.Context, out chan<- stream) {
 		filters.Arg("event", string(events.ActionDestroy)),
 		filters.Arg("event", string(events.ActionStart)),
 		filters.Arg("event", string(events.ActionDie)),
+		filters.Arg("event", string(events.ActionKill)),
+		filters.Arg("event", string(events.ActionHealthStatus)), // matches every "health_status: …"
 		filters.Arg("event", string(events.ActionConnect)),
 		filters.Arg("event", string(events.ActionDisconnect)),
 	)})
@@ -165,9 +167,9 @@ func (l *loop) open(ctx context.Context, out chan<- stream) {
 	out <- stream{msgs: msgs, errs: errs, cancel: cancel}
 }
 
-// classify says how much to refresh for one event (0: nothing). A task
-// container starting or dying on this node is also remembered, because the
-// Swarm manager reports the task's new state only later.
+// classify says how much to refresh for one event (0: nothing). What a task
+// container on this node does is also remembered (see marks.go), because
+// the Swarm manager reports the task's new state only later.
 func (l *loop) classify(m events.Message) level {
 	attrs := m.Actor.Attributes
 	switch m.Type {
@@ -178,11 +180,20 @@ func (l *loop) classify(m events.Message) level {
 		if attrs[labelServiceID] == "" || task == "" {
 			return 0
 		}
-		switch m.Action {
-		case events.ActionStart:
+		switch {
+		case m.Action == events.ActionStart:
+			// A container with a HEALTHCHECK is routable once healthy,
+			// not when its process starts (Swarm keeps such a task in
+			// "starting" until then).
+			if !l.hasHealthcheck(m.Actor.ID) {
+				l.mark(task, markStarted)
+			}
+		case m.Action == events.ActionHealthStatusHealthy:
 			l.mark(task, markStarted)
-		case events.ActionDie:
+		case m.Action == events.ActionHealthStatusUnhealthy, m.Action == events.ActionDie:
 			l.mark(task, markDied)
+		case m.Action == events.ActionKill && stopSignals[attrs["signal"]]:
+			l.mark(task, markDied) // being stopped: drain it now, before it stops answering
 		default:
 			return 0
 		}
@@ -201,4 +212,27 @@ func (l *loop) classify(m events.Message) level {
 		}
 	}
 	return 0
+}
+
+// stopSignals are the "signal" attributes of kill events that stop a
+// container: SIGTERM (docker stop, Swarm), SIGKILL, SIGINT and SIGQUIT (common
+// stop signals). Other signals (SIGHUP to reload, say) leave the task routed.
+var stopSignals = map[string]bool{"15": true, "9": true, "2": true, "3": true}
+
+// inspectTimeout bounds the inspection of a container that just started.
+const inspectTimeout = 2 * time.Second
+
+// hasHealthcheck reports whether a container has a health check (from its
+// image or its service), so that it must be healthy before it is routed.
+// When Docker cannot tell, it answers true: the task then waits for its
+// health event or the manager's report, never routed too early.
+func (l *loop) hasHealthcheck(id string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), inspectTimeout)
+	defer cancel()
+	c, err := l.api.ContainerInspect(ctx, id)
+	if err != nil || c.Config == nil {
+		return true
+	}
+	hc := c.Config.Healthcheck
+	return hc != nil && len(hc.Test) > 0 && hc.Test[0] != "NONE"
 }

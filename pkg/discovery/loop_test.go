@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -52,8 +53,16 @@ func (f *fakeDocker) NetworkList(context.Context, network.ListOptions) ([]networ
 	return []network.Summary{{ID: "n1", Name: "front", Driver: "overlay", Scope: "swarm"}}, nil
 }
 
-func (f *fakeDocker) ContainerInspect(context.Context, string) (container.InspectResponse, error) {
-	return container.InspectResponse{}, errors.New("not used: Networks is set")
+// ContainerInspect knows containers whose ID starts with "plain" (no health
+// check) or "checked" (a HEALTHCHECK); any other is an error.
+func (f *fakeDocker) ContainerInspect(_ context.Context, id string) (container.InspectResponse, error) {
+	switch {
+	case strings.HasPrefix(id, "plain"):
+		return container.InspectResponse{Config: &container.Config{}}, nil
+	case strings.HasPrefix(id, "checked"):
+		return container.InspectResponse{Config: &container.Config{Healthcheck: &container.HealthConfig{Test: []string{"CMD", "/check"}}}}, nil
+	}
+	return container.InspectResponse{}, errors.New("no such container")
 }
 
 func (f *fakeDocker) Events(ctx context.Context, _ events.ListOptions) (<-chan events.Message, <-chan error) {
@@ -191,9 +200,13 @@ func TestLoopKeepsTableOnError(t *testing.T) {
 func TestClassify(t *testing.T) {
 	const self = "abc123abc123"
 	msg := func(typ events.Type, action events.Action, attrs map[string]string) events.Message {
-		return events.Message{Type: typ, Action: action, Actor: events.Actor{Attributes: attrs}}
+		return events.Message{Type: typ, Action: action, Actor: events.Actor{ID: "plain1", Attributes: attrs}}
 	}
+	withID := func(m events.Message, id string) events.Message { m.Actor.ID = id; return m }
 	task := map[string]string{labelServiceID: "s1", labelTaskID: "t1"}
+	signal := func(sig string) map[string]string {
+		return map[string]string{labelServiceID: "s1", labelTaskID: "t1", "signal": sig}
+	}
 	tests := []struct {
 		name     string
 		networks []string // Config.Networks
@@ -203,6 +216,14 @@ func TestClassify(t *testing.T) {
 	}{
 		{name: "service", msg: msg(events.ServiceEventType, events.ActionUpdate, nil), want: levelServices},
 		{name: "task container start", msg: msg(events.ContainerEventType, events.ActionStart, task), want: levelTasks, wantMark: markStarted},
+		{name: "task container with a health check starts: not routed yet", msg: withID(msg(events.ContainerEventType, events.ActionStart, task), "checked1"), want: levelTasks},
+		{name: "task container that cannot be inspected starts: not routed yet", msg: withID(msg(events.ContainerEventType, events.ActionStart, task), "gone1"), want: levelTasks},
+		{name: "task container healthy", msg: msg(events.ContainerEventType, events.ActionHealthStatusHealthy, task), want: levelTasks, wantMark: markStarted},
+		{name: "task container unhealthy", msg: msg(events.ContainerEventType, events.ActionHealthStatusUnhealthy, task), want: levelTasks, wantMark: markDied},
+		{name: "task container health running (no verdict)", msg: msg(events.ContainerEventType, events.ActionHealthStatusRunning, task)},
+		{name: "task container stopped (SIGTERM)", msg: msg(events.ContainerEventType, events.ActionKill, signal("15")), want: levelTasks, wantMark: markDied},
+		{name: "task container killed (SIGKILL)", msg: msg(events.ContainerEventType, events.ActionKill, signal("9")), want: levelTasks, wantMark: markDied},
+		{name: "task container sent SIGHUP stays", msg: msg(events.ContainerEventType, events.ActionKill, signal("1"))},
 		{name: "task container die", msg: msg(events.ContainerEventType, events.ActionDie, task), want: levelTasks, wantMark: markDied},
 		{name: "task container create", msg: msg(events.ContainerEventType, events.ActionCreate, task)},
 		{name: "plain container", msg: msg(events.ContainerEventType, events.ActionStart, map[string]string{"name": "x"})},

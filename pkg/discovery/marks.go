@@ -6,12 +6,15 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 )
 
-// Container events on this node say that a task's container started or died
-// before the Swarm manager reports it; the loop remembers them as marks that
-// convertServices honours until the manager agrees.
+// Container events on this node tell what happens to a task before the Swarm
+// manager reports it; the loop remembers them as marks that convertServices
+// honours until the manager agrees. A task is marked started when its
+// container starts (one without a health check) or turns healthy, and died
+// when it turns unhealthy, is being stopped (kill with a stop signal: the
+// task leaves the rotation before its process stops answering) or dies.
 
 // taskMark is what this node's container events said about a task before the
-// Swarm manager caught up: its container started, or died.
+// Swarm manager caught up: routable, or not any more.
 type taskMark uint8
 
 const (
