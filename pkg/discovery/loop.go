@@ -42,7 +42,9 @@ func (l *loop) run(ctx context.Context) {
 	debounce.Stop()
 	resync := time.NewTicker(l.cfg.Resync)
 	poll := time.NewTicker(pollPeriod)
+	taskPoll := time.NewTicker(taskPollPeriod)
 	defer func() {
+		taskPoll.Stop()
 		reconnect.Stop()
 		debounce.Stop()
 		resync.Stop()
@@ -136,8 +138,13 @@ func (l *loop) run(ctx context.Context) {
 			if l.static.check(ctx) {
 				refresh(levelStatic) // no Docker call: works while Docker is away
 			}
-			if connected && l.wantTasks() {
-				refresh(levelTasks)
+
+		case <-taskPoll.C:
+			if !connected {
+				continue
+			}
+			if err := l.pollTasks(ctx); err != nil && ctx.Err() == nil {
+				drop(err)
 			}
 		}
 	}

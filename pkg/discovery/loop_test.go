@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
 
@@ -29,6 +31,8 @@ type fakeDocker struct {
 	listErr      error
 	serviceLists int
 	events       chan events.Message
+	tasks        []swarm.Task
+	taskFilters  []filters.Args
 }
 
 var _ DockerAPI = (*fakeDocker)(nil)
@@ -45,8 +49,17 @@ func (f *fakeDocker) ServiceList(context.Context, swarm.ServiceListOptions) ([]s
 	return append([]swarm.Service(nil), f.services...), nil
 }
 
-func (f *fakeDocker) TaskList(context.Context, swarm.TaskListOptions) ([]swarm.Task, error) {
-	return nil, nil
+func (f *fakeDocker) TaskList(_ context.Context, opts swarm.TaskListOptions) ([]swarm.Task, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.taskFilters = append(f.taskFilters, opts.Filters)
+	var out []swarm.Task
+	for _, t := range f.tasks {
+		if svc := opts.Filters.Get("service"); len(svc) == 0 || slices.Contains(svc, t.ServiceID) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
 }
 
 func (f *fakeDocker) NetworkList(context.Context, network.ListOptions) ([]network.Summary, error) {
@@ -321,5 +334,62 @@ func TestLoopServesRoutesFileWhileDockerIsDown(t *testing.T) {
 	if full.Partial || full.Match("a.test", "/") == nil || full.Match("legacy.test", "/") == nil {
 		t.Fatalf("after Docker answered: partial %v, a.test routed %v, legacy.test routed %v",
 			full.Partial, full.Match("a.test", "/") != nil, full.Match("legacy.test", "/") != nil)
+	}
+}
+
+// TestPollTasks: the task poll asks only for the tasks of tasks-mode
+// services, rebuilds when one of them changed and not otherwise.
+func TestPollTasks(t *testing.T) {
+	vip := fakeService("vip", "vip.test")
+	tasks := fakeService("tasks", "tasks.test")
+	tasks.Spec.Labels["ingress.upstream"] = "tasks"
+	task := func(id string, index uint64, ip string) swarm.Task {
+		tk := swarm.Task{ID: id, ServiceID: "tasks", DesiredState: swarm.TaskStateRunning,
+			Status:              swarm.TaskStatus{State: swarm.TaskStateRunning},
+			NetworksAttachments: []swarm.NetworkAttachment{{Network: swarm.Network{ID: "n1"}, Addresses: []string{ip + "/24"}}}}
+		tk.Version.Index = index
+		return tk
+	}
+	f := &fakeDocker{tasks: []swarm.Task{task("t1", 1, "10.0.0.11")}}
+	f.set([]swarm.Service{vip, tasks}, nil)
+	var published []*route.Table
+	w, err := NewWatcher(Config{Docker: f, Networks: []string{"front"}, Publish: func(t *route.Table) { published = append(published, t) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLoop(w)
+	if err := l.refresh(t.Context(), levelFull); err != nil {
+		t.Fatal(err)
+	}
+	upstreams := func() string {
+		r := l.last.Match("tasks.test", "/")
+		if r == nil {
+			return "no route"
+		}
+		return fmt.Sprint(r.Upstreams)
+	}
+	if got := upstreams(); got != "[10.0.0.11:80]" {
+		t.Fatalf("after the full read: upstreams %s", got)
+	}
+
+	n := len(published)
+	if err := l.pollTasks(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(published) != n {
+		t.Fatalf("an unchanged poll published a table")
+	}
+	if got := f.taskFilters[len(f.taskFilters)-1].Get("service"); !slices.Equal(got, []string{"tasks"}) {
+		t.Fatalf("the poll asked for the tasks of services %v, want [tasks] only", got)
+	}
+
+	f.mu.Lock()
+	f.tasks = append(f.tasks, task("t2", 2, "10.0.0.12"))
+	f.mu.Unlock()
+	if err := l.pollTasks(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := upstreams(); len(published) != n+1 || got != "[10.0.0.11:80 10.0.0.12:80]" {
+		t.Fatalf("after a new task: %d new tables, upstreams %s", len(published)-n, got)
 	}
 }

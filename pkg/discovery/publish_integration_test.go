@@ -100,5 +100,5 @@ func TestWatcherPollsTasks(t *testing.T) {
 		t.Errorf("the second task was not published by a task poll (no publish log line with read=tasks)")
 	}
 	t.Logf("second task seen running by the test -> published: %v (poll period %v; issue target: within 2s)",
-		p.at.Sub(running).Round(time.Millisecond), pollPeriod)
+		p.at.Sub(running).Round(time.Millisecond), taskPollPeriod)
 }

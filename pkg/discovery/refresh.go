@@ -2,8 +2,10 @@ package discovery
 
 import (
 	"context"
+	"fmt"
 	"time"
 
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/rs/zerolog"
 
@@ -163,16 +165,64 @@ func (l *loop) logPublish(t, prev *route.Table, lvl level, d time.Duration) {
 	}
 }
 
-// wantTasks reports whether a route follows tasks, whose changes on other
-// nodes come with no event and must be polled.
-func (l *loop) wantTasks() bool {
+// taskServices returns the services that tasks-mode routes follow: their
+// tasks' changes on other nodes come with no event and must be polled.
+func (l *loop) taskServices() map[string]bool {
 	if l.last == nil {
-		return false
+		return nil
 	}
+	var ids map[string]bool
 	for _, r := range l.last.Routes {
-		if r.Mode == route.ModeTasks {
-			return true
+		if r.Mode == route.ModeTasks && r.ServiceID != "" {
+			if ids == nil {
+				ids = map[string]bool{}
+			}
+			ids[r.ServiceID] = true
 		}
 	}
-	return false
+	return ids
+}
+
+// pollTasks reads again the tasks of the services tasks-mode routes follow,
+// and only theirs, so that a poll stays cheap on a large cluster. It
+// rebuilds only when one of those tasks changed (its version in the Swarm
+// store). On a Docker error nothing changes.
+func (l *loop) pollTasks(ctx context.Context) error {
+	ids := l.taskServices()
+	if len(ids) == 0 || !l.have {
+		return nil
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	args := filters.NewArgs(filters.Arg("desired-state", string(swarm.TaskStateRunning)))
+	for id := range ids {
+		args.Add("service", id)
+	}
+	polled, err := l.api.TaskList(ctx, swarm.TaskListOptions{Filters: args})
+	if err != nil {
+		return fmt.Errorf("list tasks: %w", err)
+	}
+	kept := make([]swarm.Task, 0, len(l.tasks))
+	before := map[string]uint64{}
+	for _, t := range l.tasks {
+		if ids[t.ServiceID] {
+			before[t.ID] = t.Version.Index
+		} else {
+			kept = append(kept, t)
+		}
+	}
+	same := len(before) == len(polled)
+	for _, t := range polled {
+		if v, ok := before[t.ID]; !ok || v != t.Version.Index {
+			same = false
+		}
+	}
+	l.tasks = append(kept, polled...)
+	if same {
+		return nil
+	}
+	l.pruneMarks(start)
+	l.build(start, levelTasks)
+	return nil
 }

@@ -29,7 +29,8 @@ const (
 	DefaultDebounce    = 20 * time.Millisecond
 	DefaultResync      = 30 * time.Second
 
-	pollPeriod     = time.Second            // task poll (tasks-mode routes) and routes file check
+	pollPeriod     = time.Second            // routes file check
+	taskPollPeriod = 250 * time.Millisecond // tasks of tasks-mode services (other nodes send no event)
 	minBackoff     = 100 * time.Millisecond // first reconnect delay
 	maxBackoff     = 5 * time.Second        // reconnect delay cap
 	connectTimeout = 10 * time.Second       // longest wait for the events stream to open
