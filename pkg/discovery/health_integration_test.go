@@ -32,6 +32,9 @@ func TestTaskRoutedOnceHealthy(t *testing.T) {
 	spec.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{
 		Test: []string{"CMD", "/app", "healthcheck"}, Interval: 300 * time.Millisecond,
 		Timeout: 2 * time.Second, Retries: 3,
+		// Failures while warming up do not count: without a start period
+		// Swarm would find it unhealthy and replace it, again and again.
+		StartPeriod: time.Minute,
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
