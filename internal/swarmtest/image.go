@@ -1,6 +1,7 @@
 package swarmtest
 
 import (
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -34,7 +35,13 @@ func (r *Rig) BackendImage(t testing.TB) string {
 // IngressImage returns the image built from ./Dockerfile, tagged by the hash of
 // the build context so unchanged sources are not rebuilt (scripts/ingress-image.sh,
 // which also makes the local stand-in for the golang builder image).
+//
+// SWARM_INGRESS_TEST_IMAGE, when set, names an existing image to use instead,
+// e.g. one built from an older commit to measure what a change fixes.
 func (r *Rig) IngressImage(t testing.TB) string {
 	t.Helper()
+	if ref := os.Getenv("SWARM_INGRESS_TEST_IMAGE"); ref != "" {
+		return ref
+	}
 	return ingressImage.get(t, 15*time.Minute, "ingress-image.sh")
 }
