@@ -80,10 +80,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer h.finish(ex, r)
 
 	st := h.state.Load()
-	if p, ok := cleanPath(r.URL.Path); !ok {
-		r.URL.Path, r.URL.RawPath = p, ""
+	raw := requestPath(r.URL)
+	p, slash, ok := canonicalPath(raw)
+	if !ok {
+		writeError(ex, http.StatusBadRequest)
+		return
 	}
-	rs := st.routes[st.table.Match(r.Host, r.URL.Path)]
+	if p != raw {
+		setPath(r.URL, p)
+	}
+	rs := st.routes[st.table.Match(r.Host, p)]
 	if rs == nil {
 		writeError(ex, http.StatusNotFound)
 		return
@@ -91,6 +97,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex.route = rs
 	rt := rs.route
 
+	if rt.Blocked != "" {
+		writeError(ex, http.StatusServiceUnavailable)
+		return
+	}
+	if slash && !st.encodedSlashAllowed(rs, r, p) {
+		writeError(ex, http.StatusBadRequest)
+		return
+	}
 	if rt.TLSAuto() && rt.Redirect && !h.secure(r, ex.trusted) {
 		redirectHTTPS(ex, r)
 		return
