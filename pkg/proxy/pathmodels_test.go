@@ -17,12 +17,13 @@ type backendModel struct {
 	name       string
 	mapPath    func(escaped string) (mapped string, ok bool)
 	ignoreCase bool // routes match letters in either case
+	keepsDots  bool // dot segments are not resolved
 }
 
 var backendModels = []backendModel{
 	{name: "go net/http", mapPath: goServeMux},
 	{name: "python http.server", mapPath: pythonHTTPServer},
-	{name: "express", mapPath: expressRouter, ignoreCase: true},
+	{name: "express", mapPath: expressRouter, ignoreCase: true, keepsDots: true},
 	{name: "nginx", mapPath: nginxLocation},
 }
 
@@ -48,13 +49,30 @@ func lowerASCII(s string) string {
 }
 
 // insideAny names the first model that reads escaped as inside prefix.
+// A model that keeps dot segments never receives a spelling that holds one:
+// the ingress resolves them before it forwards (path.go), so that model
+// reads only what is forwarded, which the tests check separately.
 func insideAny(escaped, prefix string) (string, bool) {
 	for _, m := range backendModels {
+		if m.keepsDots && hasDotSegment(escaped) {
+			continue
+		}
 		if m.inside(escaped, prefix) {
 			return m.name, true
 		}
 	}
 	return "", false
+}
+
+// hasDotSegment reports whether escaped has a "." or ".." segment, also
+// when spelled with escapes.
+func hasDotSegment(escaped string) bool {
+	for seg := range strings.SplitSeq(escaped, "/") {
+		if d, _ := percentDecode(seg, false); d == "." || d == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // percentDecode decodes every %XX; strict refuses an invalid escape, else
