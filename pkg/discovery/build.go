@@ -99,7 +99,7 @@ func (b *builder) service(svc *Service) {
 				continue
 			}
 			var ok bool
-			if s, ok = blocked(s, reason); !ok || !s.guarded() {
+			if s, ok = blockGuarded(s, reason); !ok {
 				continue
 			}
 		}
@@ -225,7 +225,7 @@ func (b *builder) static(st *StaticService) {
 			}
 			if reason != "" {
 				var ok bool
-				if s, ok = blocked(s, reason); !ok || !s.guarded() {
+				if s, ok = blockGuarded(s, reason); !ok {
 					continue
 				}
 			}

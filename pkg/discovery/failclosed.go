@@ -54,3 +54,13 @@ func blocked(s Spec, reason string) (Spec, bool) {
 	s.Network = ""
 	return s, true
 }
+
+// blockGuarded is blocked for a valid spec whose route cannot be placed
+// (no network, no upstream, a key a static service may not set): the route
+// is blocked if it sets a security key, else dropped (false).
+func blockGuarded(s Spec, reason string) (Spec, bool) {
+	if !s.guarded() {
+		return Spec{}, false
+	}
+	return blocked(s, reason)
+}
