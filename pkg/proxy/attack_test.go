@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -34,7 +35,7 @@ import (
 // Backends answer "<name> <request-target as received>".
 type attackRig struct {
 	front         string // host:port of the ingress
-	public, admin *atomic.Int64
+	public, admin *atomic.Int64 // requests that reached each backend's socket
 	errors        []route.Error // discovery's report on the typo.test labels
 }
 
@@ -47,10 +48,19 @@ func newAttackRig(t testing.TB) *attackRig {
 	t.Helper()
 	rig := &attackRig{public: new(atomic.Int64), admin: new(atomic.Int64)}
 	serve := func(name string, hits *atomic.Int64) netip.AddrPort {
-		return addrOf(t, backend(t, func(w http.ResponseWriter, r *http.Request) {
-			hits.Add(1)
+		s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.WriteString(w, name+" "+r.RequestURI)
 		}))
+		// A connection turns active as soon as request bytes arrive, even
+		// ones the server then refuses: every contact counts.
+		s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+			if st == http.StateActive {
+				hits.Add(1)
+			}
+		}
+		s.Start()
+		t.Cleanup(s.Close)
+		return addrOf(t, s)
 	}
 	public, admin := serve("public", rig.public), serve("admin", rig.admin)
 	hash, err := bcrypt.GenerateFromPassword([]byte(attackPass), bcrypt.MinCost)
@@ -155,6 +165,7 @@ var attackCases = []attackCase{
 	{name: "absolute-form doubled slash", raw: rawGET("http://site.test//admin/secret.txt", "site.test", false), status: 401},
 	{name: "escaped NUL refused", raw: rawGET("/admin%00/secret.txt", "site.test", false), status: 400},
 	{name: "escaped newline refused", raw: rawGET("/public%0A", "site.test", false), status: 400},
+	{name: "opaque target refused", raw: rawGET("http:admin/secret.txt", "site.test", false), status: 400},
 	{name: "OPTIONS * answered by net/http, never forwarded", raw: "OPTIONS * HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n", status: 200, wantBody: ""},
 	{name: "asterisk-form refused", raw: "GET * HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n", status: 400},
 	{name: "the canonical path is what /admin's upstream receives",

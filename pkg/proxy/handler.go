@@ -82,7 +82,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := h.state.Load()
 	raw := requestPath(r.URL)
 	p, slash, ok := canonicalPath(raw)
-	if !ok {
+	if !ok || r.URL.Opaque != "" { // "GET http:admin/x": no path, and forwarded as written
 		writeError(ex, http.StatusBadRequest)
 		return
 	}
