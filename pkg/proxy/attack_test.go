@@ -34,7 +34,7 @@ import (
 //
 // Backends answer "<name> <request-target as received>".
 type attackRig struct {
-	front         string // host:port of the ingress
+	front         string        // host:port of the ingress
 	public, admin *atomic.Int64 // requests that reached each backend's socket
 	errors        []route.Error // discovery's report on the typo.test labels
 }
