@@ -109,7 +109,7 @@ func rebuildPath(p string) (string, bool, bool) {
 				out = appendEscape(out, b)
 			}
 		}
-		switch string(out[mark+1:]) { // compared without a copy
+		switch string(out[mark+1:]) {
 		case "", ".":
 			out = out[:mark]
 		case "..":
