@@ -43,6 +43,9 @@ func sampleTable() *route.Table {
 		}, {
 			Service: "jobs", Name: "api", Hosts: []string{"jobs.example.com"}, Path: "/api",
 			Mode: route.ModeTasks, Network: "edge", TLS: route.TLSOff, Stream: true,
+		}, {
+			Service: "web", Name: "admin", Hosts: []string{"web.example.com"}, Path: "/admin",
+			Mode: route.ModeVIP, TLS: route.TLSAuto, Blocked: "ingress.routes.admin.auth.basci: unknown key",
 		}},
 		Errors: []route.Error{{Service: "broken", Label: "ingress.port", Error: "port \"x\" is not a number"}},
 	})
@@ -100,11 +103,11 @@ func TestAdminRoutesShape(t *testing.T) {
 	if got.Generation != 7 || got.UpdatedAt != "2026-11-25T09:00:00Z" {
 		t.Fatalf("generation/updated_at = %d %q", got.Generation, got.UpdatedAt)
 	}
-	if len(got.Routes) != 2 || len(got.Errors) != 1 {
+	if len(got.Routes) != 3 || len(got.Errors) != 1 {
 		t.Fatalf("routes/errors: %s", body)
 	}
-	web := got.Routes[1] // sorted by service: jobs, web
-	wantKeys := []string{"service", "route", "hosts", "path", "upstream_mode", "network", "upstreams", "tls", "stream"}
+	web := got.Routes[2] // sorted by service, then route: jobs/api, web/admin, web/default
+	wantKeys := []string{"service", "route", "hosts", "path", "upstream_mode", "network", "upstreams", "tls", "stream", "blocked"}
 	for _, k := range wantKeys {
 		if _, ok := web[k]; !ok {
 			t.Errorf("route lacks key %q: %v", k, web)
@@ -116,8 +119,11 @@ func TestAdminRoutesShape(t *testing.T) {
 	if web["upstream_mode"] != "vip" || web["upstreams"].([]any)[0] != "10.0.1.5:8080" || web["network"] != "edge" {
 		t.Errorf("web route = %v", web)
 	}
-	if jobs := got.Routes[0]; len(jobs["upstreams"].([]any)) != 0 || jobs["stream"] != true {
+	if jobs := got.Routes[0]; len(jobs["upstreams"].([]any)) != 0 || jobs["stream"] != true || jobs["blocked"] != "" {
 		t.Errorf("a route without running tasks must list empty upstreams: %v", jobs)
+	}
+	if admin := got.Routes[1]; admin["route"] != "admin" || admin["blocked"] != "ingress.routes.admin.auth.basci: unknown key" || len(admin["upstreams"].([]any)) != 0 {
+		t.Errorf("a blocked route must be listed with its reason and no upstream: %v", admin)
 	}
 	if e := got.Errors[0]; e["service"] != "broken" || e["label"] != "ingress.port" || e["error"] == "" {
 		t.Errorf("error = %v", e)
@@ -132,7 +138,8 @@ func TestAdminStatusPageAndMetrics(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("/ = %d", code)
 	}
-	for _, want := range []string{"web.example.com", "10.0.1.5:8080", "jobs.example.com", "no running task", "ingress.port", `id="ready">ready`} {
+	for _, want := range []string{"web.example.com", "10.0.1.5:8080", "jobs.example.com", "no running task", "ingress.port", `id="ready">ready`,
+		"blocked, answers 503: ingress.routes.admin.auth.basci: unknown key"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("status page lacks %q", want)
 		}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -46,7 +47,7 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	printTable(stdout, table)
-	if len(table.Errors) > 0 {
+	if len(table.Errors) > 0 || slices.ContainsFunc(table.Routes, func(r *route.Route) bool { return r.Blocked != "" }) {
 		return fmt.Errorf("%d error(s) in the route table: %w", len(table.Errors), errReported)
 	}
 	return nil
@@ -58,7 +59,10 @@ func printTable(w io.Writer, t *route.Table) {
 	fmt.Fprintf(tw, "ROUTE\tHOSTS\tPATH\tMODE\tNETWORK\tUPSTREAMS\tTLS\n")
 	for _, r := range v.Routes {
 		ups := strings.Join(r.Upstreams, ",")
-		if ups == "" {
+		switch {
+		case r.Blocked != "":
+			ups = "BLOCKED (answers 503)"
+		case ups == "":
 			ups = "(no running task)"
 		}
 		network := r.Network
@@ -68,6 +72,11 @@ func printTable(w io.Writer, t *route.Table) {
 		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Service, r.Route, strings.Join(r.Hosts, ","), r.Path, r.UpstreamMode, network, ups, r.TLS)
 	}
 	tw.Flush()
+	for _, r := range v.Routes {
+		if r.Blocked != "" {
+			fmt.Fprintf(w, "BLOCKED %s/%s (hosts %s, path %s answer 503): %s\n", r.Service, r.Route, strings.Join(r.Hosts, ","), r.Path, r.Blocked)
+		}
+	}
 	fmt.Fprintf(w, "\n%d route(s), %d error(s)\n", len(v.Routes), len(v.Errors))
 	for _, e := range v.Errors {
 		fmt.Fprintf(w, "ERROR service %s, label %s: %s\n", e.Service, e.Label, e.Error)

@@ -214,7 +214,8 @@ func TestLocalhostUpstreamIsIPv4(t *testing.T) {
 }
 
 // TestCheckCommand runs `ingress check` against real Swarm services: it lists
-// the good route, names the bad label, and exits 1.
+// the good route, the blocked one (a bad auth.basic), names the bad labels,
+// and exits 1.
 func TestCheckCommand(t *testing.T) {
 	rig := swarmtest.New(t)
 	network := rig.Network(t, "chk")
@@ -232,6 +233,7 @@ func TestCheckCommand(t *testing.T) {
 	}
 	good := service(map[string]string{"ingress.host": "good.test", "ingress.port": "8080"})
 	bad := service(map[string]string{"ingress.host": "bad.test", "ingress.port": "eighty"})
+	blocked := service(map[string]string{"ingress.host": "blocked.test", "ingress.port": "8080", "ingress.auth.basic": "alice:nohash"})
 
 	getenv := func(k string) string {
 		if k == "INGRESS_NETWORK" {
@@ -247,7 +249,8 @@ func TestCheckCommand(t *testing.T) {
 	if err == nil {
 		t.Fatalf("check passed although %s has a bad label:\n%s", bad, out)
 	}
-	for _, want := range []string{good + "/default", "good.test", ":8080", "ERROR service " + bad, "ingress.port"} {
+	for _, want := range []string{good + "/default", "good.test", ":8080", "ERROR service " + bad, "ingress.port",
+		"BLOCKED " + blocked + "/default (hosts blocked.test, path / answer 503): ingress.auth.basic:", "ERROR service " + blocked} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check output lacks %q:\n%s", want, out)
 		}

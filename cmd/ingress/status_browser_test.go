@@ -54,10 +54,10 @@ func TestStatusPageInBrowser(t *testing.T) {
 	}
 	ready, routes, errs := text("ready"), text("route-count"), text("error-count")
 	routesText, errorsText := text("routes"), text("errors")
-	if title != "swarm-ingress status" || ready != "ready" || routes != "2" || errs != "1" {
+	if title != "swarm-ingress status" || ready != "ready" || routes != "3" || errs != "1" {
 		t.Fatalf("title %q ready %q routes %q errors %q", title, ready, routes, errs)
 	}
-	for _, want := range []string{"web.example.com", "10.0.1.5:8080", "jobs.example.com", "/api", "no running task", "always"} {
+	for _, want := range []string{"web.example.com", "10.0.1.5:8080", "jobs.example.com", "/api", "no running task", "always", "blocked, answers 503"} {
 		if !strings.Contains(routesText, want) {
 			t.Errorf("routes table lacks %q:\n%s", want, routesText)
 		}

@@ -28,7 +28,8 @@ const defaultLabelPrefix = "ingress."
 // in vip mode (the default) the service's virtual IP on that network; in
 // tasks mode (`upstream=tasks`, and every dnsrr service) the addresses of
 // its running tasks there, sorted, possibly none; in static mode the
-// addresses of the routes file. A route that cannot be placed is not built.
+// addresses of the routes file. A route that cannot be placed is not built,
+// unless it sets a security key: then it is built blocked (failclosed.go).
 //
 // Static routes have no creation time (Created is zero): against a Swarm
 // service's route of equal priority, a static route wins a conflict.
@@ -70,8 +71,11 @@ type builder struct {
 	errs   []route.Error
 }
 
-func (b *builder) fail(service, label, format string, args ...any) {
-	b.errs = append(b.errs, route.Error{Service: service, Label: label, Error: fmt.Sprintf(format, args...)})
+// fail reports a problem and returns it as a blocked route's reason.
+func (b *builder) fail(service, label, format string, args ...any) string {
+	msg := fmt.Sprintf(format, args...)
+	b.errs = append(b.errs, route.Error{Service: service, Label: label, Error: msg})
+	return label + ": " + msg
 }
 
 // parse parses a service's labels, reporting their errors under service,
@@ -88,62 +92,78 @@ func (b *builder) parse(service string, labels map[string]string) ([]Spec, bool)
 func (b *builder) service(svc *Service) {
 	specs, _ := b.parse(svc.Name, svc.Labels)
 	for _, s := range specs {
-		n, ok := b.network(svc, &s)
-		if !ok {
-			continue
-		}
-		r := s.Route
-		r.Service, r.ServiceID, r.Created, r.Network = svc.Name, svc.ID, svc.Created, n.Name
-		dnsrr := svc.EndpointMode == "dnsrr"
-		switch {
-		case s.Upstream == route.ModeVIP && dnsrr:
-			b.fail(svc.Name, s.Label(b.prefix, "upstream"), "service %s uses endpoint mode dnsrr, which has no virtual IP: set upstream to tasks or remove it", svc.Name)
-			continue
-		case s.Upstream == route.ModeTasks || dnsrr:
-			r.Mode = route.ModeTasks
-			r.Upstreams = taskUpstreams(svc.Tasks, n.ID, r.Port)
-		default:
-			vip := svc.VIPs[n.ID].Unmap()
-			if !vip.Is4() {
-				b.fail(svc.Name, s.Label(b.prefix, "upstream"), "service %s has no IPv4 virtual IP on network %q (is its endpoint mode vip?): set upstream to tasks to use its tasks' addresses", svc.Name, n.Name)
+		if s.Route.Blocked == "" {
+			r, reason := b.place(svc, &s)
+			if reason == "" {
+				b.routes = append(b.routes, r)
 				continue
 			}
-			r.Mode = route.ModeVIP
-			r.Upstreams = []netip.AddrPort{netip.AddrPortFrom(vip, r.Port)}
+			var ok bool
+			if s, ok = blockGuarded(s, reason); !ok {
+				continue
+			}
+		}
+		r := s.Route
+		r.Service, r.ServiceID, r.Created, r.Mode = svc.Name, svc.ID, svc.Created, route.ModeVIP
+		if s.Upstream == route.ModeTasks || svc.EndpointMode == "dnsrr" {
+			r.Mode = route.ModeTasks
 		}
 		b.routes = append(b.routes, &r)
 	}
 }
 
+// place builds the route of a valid spec: its network and upstreams. It
+// returns the reported problem instead when the route cannot be placed.
+func (b *builder) place(svc *Service, s *Spec) (*route.Route, string) {
+	n, reason := b.network(svc, s)
+	if reason != "" {
+		return nil, reason
+	}
+	r := s.Route
+	r.Service, r.ServiceID, r.Created, r.Network = svc.Name, svc.ID, svc.Created, n.Name
+	dnsrr := svc.EndpointMode == "dnsrr"
+	switch {
+	case s.Upstream == route.ModeVIP && dnsrr:
+		return nil, b.fail(svc.Name, s.Label(b.prefix, "upstream"), "service %s uses endpoint mode dnsrr, which has no virtual IP: set upstream to tasks or remove it", svc.Name)
+	case s.Upstream == route.ModeTasks || dnsrr:
+		r.Mode = route.ModeTasks
+		r.Upstreams = taskUpstreams(svc.Tasks, n.ID, r.Port)
+	default:
+		vip := svc.VIPs[n.ID].Unmap()
+		if !vip.Is4() {
+			return nil, b.fail(svc.Name, s.Label(b.prefix, "upstream"), "service %s has no IPv4 virtual IP on network %q (is its endpoint mode vip?): set upstream to tasks to use its tasks' addresses", svc.Name, n.Name)
+		}
+		r.Mode = route.ModeVIP
+		r.Upstreams = []netip.AddrPort{netip.AddrPortFrom(vip, r.Port)}
+	}
+	return &r, ""
+}
+
 // network picks the ingress network a route reaches its service on, or
-// reports why there is none.
-func (b *builder) network(svc *Service, s *Spec) (Network, bool) {
+// reports why there is none (and returns the report).
+func (b *builder) network(svc *Service, s *Spec) (Network, string) {
 	if s.Network != "" {
 		i := slices.IndexFunc(b.nets, func(n Network) bool { return n.Name == s.Network })
 		if i < 0 {
-			b.fail(svc.Name, s.Label(b.prefix, "network"), "the ingress is not attached to network %q (it is on: %s): attach the ingress to it, or name one of those",
+			return Network{}, b.fail(svc.Name, s.Label(b.prefix, "network"), "the ingress is not attached to network %q (it is on: %s): attach the ingress to it, or name one of those",
 				s.Network, b.netNames())
-			return Network{}, false
 		}
 		if !slices.Contains(svc.Networks, b.nets[i].ID) {
-			b.fail(svc.Name, s.Label(b.prefix, "network"), "service %s is not attached to network %q: run `docker service update --network-add %s %s`",
+			return Network{}, b.fail(svc.Name, s.Label(b.prefix, "network"), "service %s is not attached to network %q: run `docker service update --network-add %s %s`",
 				svc.Name, s.Network, s.Network, svc.Name)
-			return Network{}, false
 		}
-		return b.nets[i], true
+		return b.nets[i], ""
 	}
 	for _, n := range b.nets {
 		if slices.Contains(svc.Networks, n.ID) {
-			return n, true
+			return n, ""
 		}
 	}
 	if len(b.nets) == 0 {
-		b.fail(svc.Name, b.prefix+"network", "service %s cannot be reached: the ingress is on no network (set INGRESS_NETWORK or attach the ingress to an overlay network)", svc.Name)
-	} else {
-		b.fail(svc.Name, b.prefix+"network", "service %s shares no network with the ingress: attach it to one of %s, e.g. `docker service update --network-add %s %s`",
-			svc.Name, b.netNames(), b.nets[0].Name, svc.Name)
+		return Network{}, b.fail(svc.Name, b.prefix+"network", "service %s cannot be reached: the ingress is on no network (set INGRESS_NETWORK or attach the ingress to an overlay network)", svc.Name)
 	}
-	return Network{}, false
+	return Network{}, b.fail(svc.Name, b.prefix+"network", "service %s shares no network with the ingress: attach it to one of %s, e.g. `docker service update --network-add %s %s`",
+		svc.Name, b.netNames(), b.nets[0].Name, svc.Name)
 }
 
 func (b *builder) netNames() string {
@@ -187,24 +207,34 @@ func (b *builder) static(st *StaticService) {
 	}
 	slices.SortFunc(ups, netip.AddrPort.Compare)
 	ups = slices.Compact(ups)
+	noUpstream := ""
 	if len(ups) == 0 {
-		b.fail(st.Name, "upstreams", "static service %s has no IPv4 upstream (host:port)", st.Name)
-		return
+		noUpstream = b.fail(st.Name, "upstreams", "static service %s has no IPv4 upstream (host:port)", st.Name)
 	}
 	specs, bad := b.parse(st.Name, st.Labels)
-	if len(specs) == 0 && !bad {
+	if len(specs) == 0 && !bad && noUpstream == "" {
 		b.fail(st.Name, b.prefix+"host", "static service %s has no %shost label, so it is not routed (its labels need the prefix too)", st.Name, b.prefix)
 	}
-next:
 	for _, s := range specs {
-		for _, key := range []string{"network", "port", "upstream"} {
-			if full, ok := s.Labels[key]; ok {
-				b.fail(st.Name, full, "remove this label: %s", staticForbidden[key])
-				continue next
+		if s.Route.Blocked == "" {
+			reason := noUpstream
+			for _, key := range []string{"network", "port", "upstream"} {
+				if full, ok := s.Labels[key]; ok && reason == "" {
+					reason = b.fail(st.Name, full, "remove this label: %s", staticForbidden[key])
+				}
+			}
+			if reason != "" {
+				var ok bool
+				if s, ok = blockGuarded(s, reason); !ok {
+					continue
+				}
 			}
 		}
 		r := s.Route
-		r.Service, r.Mode, r.Port, r.Upstreams = st.Name, route.ModeStatic, 0, slices.Clone(ups)
+		r.Service, r.Mode, r.Port = st.Name, route.ModeStatic, 0
+		if r.Blocked == "" {
+			r.Upstreams = slices.Clone(ups)
+		}
 		b.routes = append(b.routes, &r)
 	}
 }

@@ -29,6 +29,9 @@ func labelMap(kv ...string) map[string]string {
 	return m
 }
 
+// testHash is a valid bcrypt hash (cost 4).
+const testHash = "$2a$04$xYK5g4vT5cfYtru6a/Ahmudw8I6I5jztFuOuKfi.aj/uniimTNcoO"
+
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 // task is a running task with one address per "netID=ip" pair.
@@ -47,8 +50,12 @@ func summary(r *route.Route) string {
 	for i, u := range r.Upstreams {
 		ups[i] = u.String()
 	}
-	return fmt.Sprintf("%s hosts=%s path=%s mode=%s net=%s ups=%s", r.ID(), strings.Join(r.Hosts, ","), r.Path,
-		r.Mode, r.Network, strings.Join(ups, ","))
+	blocked := ""
+	if r.Blocked != "" {
+		blocked = " BLOCKED"
+	}
+	return fmt.Sprintf("%s hosts=%s path=%s mode=%s net=%s ups=%s%s", r.ID(), strings.Join(r.Hosts, ","), r.Path,
+		r.Mode, r.Network, strings.Join(ups, ","), blocked)
 }
 
 func TestBuild(t *testing.T) {
@@ -226,6 +233,59 @@ func TestBuild(t *testing.T) {
 			static: []StaticService{{Name: "legacy", Upstreams: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.10:80")},
 				Labels: labelMap("host=legacy.example.com")}},
 			wantErrs: []string{"legacy|ingress.host|has no ingress.host label"},
+		},
+		{
+			name: "a guarded route that cannot be placed is blocked, others are dropped",
+			nets: []Network{netFront},
+			services: []Service{web(func(s *Service) {
+				s.Labels["ingress.routes.admin.path"] = "/admin"
+				s.Labels["ingress.routes.admin.auth.basic"] = "alice:" + testHash
+				s.Labels["ingress.routes.admin.network"] = "back"
+				s.Labels["ingress.routes.other.path"] = "/other"
+				s.Labels["ingress.routes.other.network"] = "back"
+			})},
+			want: []string{
+				"web/admin hosts=web.example.com path=/admin mode=vip net= ups= BLOCKED",
+				"web/default hosts=web.example.com path=/ mode=vip net=front ups=10.0.1.5:80",
+			},
+			wantErrs: []string{
+				"web|ingress.routes.admin.network|not attached to network \"back\"",
+				"web|ingress.routes.other.network|not attached to network \"back\"",
+			},
+		},
+		{
+			name: "a blocked route of a dnsrr service",
+			nets: []Network{netFront},
+			services: []Service{web(func(s *Service) {
+				s.EndpointMode = "dnsrr"
+				s.Labels["ingress.allow"] = "10.0.0.0/33"
+			})},
+			want:     []string{"web/default hosts=web.example.com path=/ mode=tasks net= ups= BLOCKED"},
+			wantErrs: []string{"web|ingress.allow|not a CIDR"},
+		},
+		{
+			name: "static: a bad auth.basic, a forbidden key or no upstream blocks a guarded route",
+			static: []StaticService{
+				{
+					Name: "legacy", Upstreams: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.10:80")},
+					Labels: labelMap("ingress.host=legacy.example.com", "ingress.routes.admin.path=/admin", "ingress.routes.admin.auth.basic=alice:nohash",
+						"ingress.routes.ops.path=/ops", "ingress.routes.ops.allow=10.0.0.0/8", "ingress.routes.ops.port=8080",
+						"ingress.routes.plain.path=/plain", "ingress.routes.plain.port=8080"),
+				},
+				{Name: "gone", Labels: labelMap("ingress.host=gone.example.com", "ingress.max_body=1MB")},
+			},
+			want: []string{
+				"gone/default hosts=gone.example.com path=/ mode=static net= ups= BLOCKED",
+				"legacy/admin hosts=legacy.example.com path=/admin mode=static net= ups= BLOCKED",
+				"legacy/default hosts=legacy.example.com path=/ mode=static net= ups=192.0.2.10:80",
+				"legacy/ops hosts=legacy.example.com path=/ops mode=static net= ups= BLOCKED",
+			},
+			wantErrs: []string{
+				"gone|upstreams|no IPv4 upstream",
+				"legacy|ingress.routes.admin.auth.basic|not a bcrypt hash",
+				"legacy|ingress.routes.ops.port|remove this label",
+				"legacy|ingress.routes.plain.port|remove this label",
+			},
 		},
 		{
 			name:     "static service without an IPv4 upstream",

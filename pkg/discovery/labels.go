@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net/textproto"
@@ -56,9 +57,10 @@ type labelValue struct {
 // effect for it (its own and the defaults it inherits) is known and valid.
 // A bad named-route key drops that route only; a bad top-level key drops
 // every route that inherits it (a named route that sets the same key itself
-// does not inherit it); an unknown top-level key drops every route. Each
-// problem is reported once, naming the full label; Service is left empty
-// for the caller (Build) to fill in.
+// does not inherit it); an unknown top-level key drops every route. A
+// dropped route that sets a security key or an unknown key is produced
+// blocked instead (failclosed.go). Each problem is reported once, naming
+// the full label; Service is left empty for the caller (Build) to fill in.
 //
 // Values are trimmed of surrounding spaces. Hosts are lower-cased, sorted
 // and de-duplicated; a path loses one trailing slash; max_body takes SI
@@ -203,7 +205,9 @@ func normalizeKey(key string) string {
 }
 
 // buildSpec applies every key in effect for one route. It reports false if
-// any key is bad (every problem is reported) or the route has no host.
+// any key is bad (every problem is reported) or the route has no host,
+// unless the route is guarded (sets a security or an unknown key): then it
+// returns the route blocked, the first bad label as the reason.
 func buildSpec(prefix, name string, eff []keyValue, fail func(label, format string, args ...any)) (Spec, bool) {
 	s := Spec{Labels: make(map[string]string, len(eff))}
 	s.Route = route.Route{
@@ -215,11 +219,16 @@ func buildSpec(prefix, name string, eff []keyValue, fail func(label, format stri
 		Scheme:   route.SchemeHTTP,
 		Timeout:  route.DefaultTimeout,
 	}
-	ok := true
+	ok, guarded, reason := true, false, ""
 	for _, kv := range eff {
 		s.Labels[kv.key] = kv.full
-		if err := applyLabel(&s, kv.key, kv.labelValue); err != nil {
+		err := applyLabel(&s, kv.key, kv.labelValue)
+		guarded = guarded || isSecurityKey(kv.key) || errors.Is(err, errUnknownKey)
+		if err != nil {
 			fail(kv.full, "%s", err)
+			if ok {
+				reason = kv.full + ": " + err.Error()
+			}
 			ok = false
 		}
 	}
@@ -229,6 +238,9 @@ func buildSpec(prefix, name string, eff []keyValue, fail func(label, format stri
 		ok = false
 	}
 	if !ok {
+		if guarded {
+			return blocked(s, reason)
+		}
 		return Spec{}, false
 	}
 	if s.Route.TLS == route.TLSOff {

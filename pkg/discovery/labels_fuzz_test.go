@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,8 +18,9 @@ import (
 
 // FuzzParseLabels feeds ParseLabels labels written as "key=value" lines. It
 // checks that it never panics, is deterministic, that every route it
-// produces holds valid values, and that no route is produced with a key
-// that was reported as bad (bad labels never half-apply).
+// produces holds valid values, and that no route serves with a key that
+// was reported as bad (bad labels never half-apply): such a route is only
+// ever produced blocked, with no upstream.
 func FuzzParseLabels(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "labels", "*.txt"))
 	for _, file := range files {
@@ -60,12 +62,15 @@ func checkNotApplied(t *testing.T, prefix string, e route.Error, specs []Spec) {
 	}
 	if rest, ok := strings.CutPrefix(e.Label, prefix+routesPart); ok {
 		name, _, _ := strings.Cut(rest, ".")
-		if i := slices.IndexFunc(specs, func(s Spec) bool { return s.Route.Name == name }); i >= 0 {
-			t.Fatalf("route %q produced despite error %+v", name, e)
+		if i := slices.IndexFunc(specs, func(s Spec) bool { return s.Route.Name == name }); i >= 0 && specs[i].Route.Blocked == "" {
+			t.Fatalf("route %q produced unblocked despite error %+v", name, e)
 		}
 		return
 	}
 	for _, s := range specs {
+		if s.Route.Blocked != "" {
+			continue
+		}
 		for key, full := range s.Labels {
 			if full == e.Label {
 				t.Fatalf("route %q uses %s (key %s) despite error %q", s.Route.Name, full, key, e.Error)
@@ -92,6 +97,10 @@ func checkSpec(t *testing.T, prefix string, s Spec) {
 	if got, err := parsePath(r.Path); err != nil || got != r.Path || !strings.HasPrefix(r.Path, "/") ||
 		(r.Path != "/" && strings.HasSuffix(r.Path, "/")) || strings.Contains(r.Path, "..") || strings.ContainsAny(r.Path, "?#") {
 		t.Fatalf("path %q not normalised: %q %v", r.Path, got, err)
+	}
+	if r.Blocked != "" {
+		checkBlocked(t, s)
+		return
 	}
 	if r.Port == 0 || r.Timeout <= 0 || r.MaxBody < 0 {
 		t.Fatalf("port %d timeout %s max_body %d", r.Port, r.Timeout, r.MaxBody)
@@ -134,5 +143,25 @@ func checkSpec(t *testing.T, prefix string, s Spec) {
 		if !strings.HasPrefix(full, prefix) {
 			t.Fatalf("key %s from label %s outside the prefix", key, full)
 		}
+	}
+}
+
+// checkBlocked fails unless s is a blocked route as failclosed.go makes
+// them: it sets a security or unknown key, and carries nothing that could
+// forward a request.
+func checkBlocked(t *testing.T, s Spec) {
+	t.Helper()
+	r := s.Route
+	guarded := false
+	for key := range s.Labels {
+		var scratch Spec
+		err := applyLabel(&scratch, key, labelValue{full: "x", value: "x"})
+		guarded = guarded || isSecurityKey(key) || errors.Is(err, errUnknownKey)
+	}
+	if !guarded {
+		t.Fatalf("route %q blocked (%s) but sets no security or unknown key: %v", r.Name, r.Blocked, s.Labels)
+	}
+	if len(r.Upstreams) != 0 || r.Port != 0 || len(r.BasicAuth) != 0 || len(r.Allow) != 0 || len(r.Headers) != 0 || r.Redirect {
+		t.Fatalf("blocked route %q carries settings: %+v", r.Name, r)
 	}
 }

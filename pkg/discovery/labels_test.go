@@ -78,11 +78,17 @@ func renderSpecs(specs []Spec, errs []route.Error) string {
 	for _, s := range specs {
 		r := s.Route
 		fmt.Fprintf(&b, "route %s\n", r.Name)
+		if r.Blocked != "" {
+			fmt.Fprintf(&b, "  BLOCKED: %s\n", r.Blocked)
+		}
 		fmt.Fprintf(&b, "  hosts: %s\n", strings.Join(r.Hosts, " "))
 		fmt.Fprintf(&b, "  path: %s  strip_prefix: %t  port: %d\n", r.Path, r.StripPrefix, r.Port)
 		fmt.Fprintf(&b, "  tls: %s  redirect: %t  scheme: %s  stream: %t\n", r.TLS, r.Redirect, r.Scheme, r.Stream)
 		fmt.Fprintf(&b, "  upstream: %q  network: %q\n", s.Upstream, s.Network)
 		fmt.Fprintf(&b, "  timeout: %s  max_body: %d  priority: %d\n", r.Timeout, r.MaxBody, r.Priority)
+		if r.AllowEncodedSlashes {
+			fmt.Fprintf(&b, "  allow_encoded_slashes: true\n")
+		}
 		for _, u := range r.BasicAuth {
 			fmt.Fprintf(&b, "  auth.basic: %s:%s\n", u.User, u.Hash)
 		}
@@ -126,7 +132,14 @@ func TestParseLabelsRejects(t *testing.T) {
 				labels = map[string]string{"ingress.host": tc.value}
 			}
 			specs, errs := ParseLabels("ingress.", labels)
-			if len(specs) != 0 {
+			if isSecurityKey(tc.key) { // fails closed: the route is kept, blocked
+				if len(specs) != 1 || specs[0].Route.Blocked == "" || len(specs[0].Route.Upstreams) != 0 {
+					t.Fatalf("specs = %+v, want one blocked route", specs)
+				}
+				if tc.mustNotHold != "" && strings.Contains(specs[0].Route.Blocked, tc.mustNotHold) {
+					t.Fatalf("blocked reason quotes the hash: %s", specs[0].Route.Blocked)
+				}
+			} else if len(specs) != 0 {
 				t.Fatalf("a route was produced: %+v", specs)
 			}
 			if len(errs) != 1 || errs[0].Label != "ingress."+tc.key || !strings.Contains(errs[0].Error, tc.wantErr) {

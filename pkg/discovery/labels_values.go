@@ -24,7 +24,10 @@ import (
 const headersPart = "headers."
 
 // knownKeys is listed in unknown-key errors.
-const knownKeys = "host, path, port, strip_prefix, tls, redirect, upstream, network, scheme, stream, timeout, max_body, auth.basic, allow, headers.<Name>, priority"
+const knownKeys = "host, path, port, strip_prefix, tls, redirect, upstream, network, scheme, stream, timeout, max_body, auth.basic, allow, allow_encoded_slashes, headers.<Name>, priority"
+
+// errUnknownKey marks the error of a key the parser does not know.
+var errUnknownKey = errors.New("unknown key")
 
 var networkName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
@@ -70,6 +73,8 @@ func applyLabel(s *Spec, key string, lv labelValue) error {
 		r.BasicAuth, err = parseBasicAuth(v)
 	case "allow":
 		r.Allow, err = parseAllow(v)
+	case "allow_encoded_slashes":
+		r.AllowEncodedSlashes, err = parseBool(v)
 	case "priority":
 		r.Priority, err = strconv.Atoi(v)
 		if err != nil {
@@ -78,7 +83,7 @@ func applyLabel(s *Spec, key string, lv labelValue) error {
 	default:
 		name, ok := strings.CutPrefix(key, headersPart)
 		if !ok {
-			return fmt.Errorf("unknown key %q (known keys: %s)", key, knownKeys)
+			return fmt.Errorf("%w %q (known keys: %s)", errUnknownKey, key, knownKeys)
 		}
 		var h route.Header
 		h, err = parseHeader(name, v)

@@ -91,8 +91,8 @@ func TestCheck(t *testing.T) {
 	if e := errorOf(tbl, bad); e == nil || e.Label != "ingress.nope" {
 		t.Errorf("bad service error = %+v:%s", e, describeTable(tbl))
 	}
-	if routeOf(tbl, bad, "default") != nil {
-		t.Errorf("service with an unknown label has a route")
+	if r := routeOf(tbl, bad, "default"); r == nil || r.Blocked == "" || len(r.Upstreams) != 0 {
+		t.Errorf("a service with an unknown (perhaps misspelt) label must have its route blocked, with no upstream: %+v", r)
 	}
 
 	missing := rig.Name("missing")

@@ -5,8 +5,9 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
-	"path"
 	"strings"
+
+	"github.com/swarm-ingress/swarm-ingress/pkg/route"
 )
 
 // peer returns the address of the TCP peer and whether it is a trusted proxy.
@@ -161,44 +162,19 @@ func setForwarded(in, out *http.Request, trusted bool) {
 	out.Header["X-Forwarded-Proto"] = vals[2:3:3]
 }
 
-// stripPrefix removes the route's path prefix from the outbound URL, keeping
-// a leading slash.
+// stripPrefix removes the route's path prefix from the outbound URL, whose
+// path is canonical (path.go), keeping a leading slash. The prefix matched
+// case-insensitively and may span escapes (route.PrefixLen).
 func stripPrefix(out *http.Request, prefix string) {
-	if prefix == "/" || prefix == "" {
+	u := out.URL
+	p := u.EscapedPath()
+	n, ok := route.PrefixLen(p, prefix)
+	if !ok || n == 0 {
 		return
 	}
-	u := out.URL
-	u.Path = ensureSlash(strings.TrimPrefix(u.Path, prefix))
-	if u.RawPath != "" {
-		if rp, ok := strings.CutPrefix(u.RawPath, prefix); ok {
-			u.RawPath = ensureSlash(rp)
-		} else {
-			u.RawPath = ""
-		}
+	rest := p[n:]
+	if rest == "" {
+		rest = "/"
 	}
-}
-
-func ensureSlash(p string) string {
-	if p == "" || p[0] != '/' {
-		return "/" + p
-	}
-	return p
-}
-
-// cleanPath removes dot segments so that "/open/../admin" is matched, and
-// forwarded, as "/admin": the route checks must see the path the upstream
-// will serve. ok is true when p was already clean (the common case, no
-// allocation).
-func cleanPath(p string) (clean string, ok bool) {
-	if !strings.Contains(p, "/.") {
-		return p, true
-	}
-	c := path.Clean(p)
-	if strings.HasSuffix(p, "/") && c != "/" {
-		c += "/"
-	}
-	if c == p {
-		return p, true
-	}
-	return c, false
+	setPath(u, rest)
 }

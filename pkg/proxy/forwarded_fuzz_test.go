@@ -3,7 +3,6 @@ package proxy
 import (
 	"net/http"
 	"net/netip"
-	"path"
 	"strings"
 	"testing"
 )
@@ -40,34 +39,6 @@ func FuzzClientIP(f *testing.F) {
 		}
 		if !sent[got] {
 			t.Fatalf("client %s was never sent (XFF %q, %q)", got, xff1, xff2)
-		}
-	})
-}
-
-// FuzzCleanPath: the cleaned path has no dot segment, keeps a trailing
-// slash, and cleaning is idempotent.
-func FuzzCleanPath(f *testing.F) {
-	for _, p := range []string{"/", "/a/../b", "/./", "/a/b/..", "/.well-known/x", "/a//b/./c/", "/..", "//..//x"} {
-		f.Add(p)
-	}
-	f.Fuzz(func(t *testing.T, p string) {
-		if !strings.HasPrefix(p, "/") {
-			t.Skip("request paths start with a slash")
-		}
-		c, ok := cleanPath(p)
-		if ok != (c == p) {
-			t.Fatalf("cleanPath(%q) = %q, %v: ok must mean unchanged", p, c, ok)
-		}
-		for _, seg := range strings.Split(c, "/") {
-			if seg == "." || seg == ".." {
-				t.Fatalf("cleanPath(%q) = %q keeps a dot segment", p, c)
-			}
-		}
-		if again, _ := cleanPath(c); again != c {
-			t.Fatalf("cleanPath not idempotent: %q -> %q -> %q", p, c, again)
-		}
-		if !ok && c != path.Clean(p) && c != path.Clean(p)+"/" {
-			t.Fatalf("cleanPath(%q) = %q, want path.Clean's %q (plus the trailing slash)", p, c, path.Clean(p))
 		}
 	})
 }

@@ -1,8 +1,9 @@
-// Package proxy serves the route table: it matches each request to a route,
-// applies the route's checks (redirect, allow, auth.basic, max_body) and
-// forwards it over IPv4-only transports, flushing streams as they arrive:
-// plain requests to scheme=http upstreams on a direct path (direct.go),
-// everything else with httputil.ReverseProxy.
+// Package proxy serves the route table: it brings each request's path to
+// one canonical form (path.go) and matches it to a route, answers 503 for a
+// blocked route, applies the route's checks (redirect, allow, auth.basic,
+// max_body) and forwards it over IPv4-only transports, flushing streams as
+// they arrive: plain requests to scheme=http upstreams on a direct path
+// (direct.go), everything else with httputil.ReverseProxy.
 package proxy
 
 import (
@@ -87,10 +88,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer h.finish(ex, r)
 
 	st := h.state.Load()
-	if p, ok := cleanPath(r.URL.Path); !ok {
-		r.URL.Path, r.URL.RawPath = p, ""
+	raw := requestPath(r.URL)
+	p, slash, ok := canonicalPath(raw)
+	if !ok || r.URL.Opaque != "" { // "GET http:admin/x": no path, and forwarded as written
+		writeError(ex, http.StatusBadRequest)
+		return
 	}
-	rs := st.routes[st.table.Match(r.Host, r.URL.Path)]
+	if p != raw {
+		setPath(r.URL, p)
+	}
+	rs := st.routes[st.table.Match(r.Host, p)]
 	if rs == nil {
 		if st.table == nil || st.table.Partial {
 			// No table yet, or only the static routes: the route may
@@ -105,6 +112,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex.route = rs
 	rt := rs.route
 
+	if rt.Blocked != "" {
+		writeError(ex, http.StatusServiceUnavailable)
+		return
+	}
+	if slash && !st.encodedSlashAllowed(rs, r, p) {
+		writeError(ex, http.StatusBadRequest)
+		return
+	}
 	if rt.TLSAuto() && rt.Redirect && !h.secure(r, ex.trusted) {
 		redirectHTTPS(ex, r)
 		return

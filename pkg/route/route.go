@@ -60,6 +60,16 @@ type Route struct {
 	Allow       []netip.Prefix   // non-empty: only these client networks
 	Headers     []Header         // response headers to set, sorted by name
 	Priority    int
+
+	// AllowEncodedSlashes accepts %2F and %5C in request paths (kept
+	// escaped); otherwise such a request is refused with 400.
+	AllowEncodedSlashes bool
+
+	// Blocked, when not empty, is why the route's labels could not be
+	// applied: its hosts and path stay claimed but answer 503 and never
+	// reach an upstream (it has none), so that a broken security setting
+	// fails closed instead of leaving the path to a shorter route.
+	Blocked string
 }
 
 // BasicUser is one `auth.basic` credential; Hash is a bcrypt hash.

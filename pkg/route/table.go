@@ -43,9 +43,11 @@ type Snapshot struct {
 }
 
 // New indexes the routes and settles conflicts: of two routes with the same
-// host and path, the higher Priority wins, then the older service (Created),
-// then the lower service and route name so that the result never depends on
-// input order. Each loser is reported in Errors. The slices in s are copied.
+// host and path (paths that differ only in ASCII case are the same, as
+// matching ignores it), a blocked route wins (it fails closed), then the
+// higher Priority, then the older service (Created), then the lower service
+// and route name so that the result never depends on input order. Each
+// loser is reported in Errors. The slices in s are copied.
 func New(s Snapshot) *Table {
 	t := &Table{
 		Generation: s.Generation,
@@ -64,7 +66,7 @@ func New(s Snapshot) *Table {
 	claims := map[key][]*Route{}
 	for _, r := range t.Routes {
 		for _, h := range r.Hosts {
-			k := key{h, r.Path}
+			k := key{h, lowerASCII(r.Path)}
 			claims[k] = append(claims[k], r)
 		}
 	}
@@ -83,14 +85,13 @@ func New(s Snapshot) *Table {
 			t.Errors = append(t.Errors, Error{
 				Service: loser.Service,
 				Label:   s.LabelPrefix + hostLabel(loser),
-				Error: fmt.Sprintf("conflict: host %q path %q is also routed by %s, which wins (priority %d vs %d, then the older service)",
-					k.host, k.path, winner.ID(), winner.Priority, loser.Priority),
+				Error:   conflict(k.host, loser.Path, winner, loser),
 			})
 		}
 		if suffix, ok := strings.CutPrefix(k.host, "*."); ok {
-			t.wildcard[suffix] = append(t.wildcard[suffix], slot{k.path, winner})
+			t.wildcard[suffix] = append(t.wildcard[suffix], slot{winner.Path, winner})
 		} else {
-			t.exact[k.host] = append(t.exact[k.host], slot{k.path, winner})
+			t.exact[k.host] = append(t.exact[k.host], slot{winner.Path, winner})
 		}
 	}
 	for _, idx := range []map[string][]slot{t.exact, t.wildcard} {
@@ -108,11 +109,29 @@ func New(s Snapshot) *Table {
 // precedence orders routes competing for one host and path, winner first.
 func precedence(a, b *Route) int {
 	return cmp.Or(
+		cmp.Compare(openness(a), openness(b)),
 		cmp.Compare(b.Priority, a.Priority),
 		a.Created.Compare(b.Created),
 		cmp.Compare(a.Service, b.Service),
 		cmp.Compare(a.Name, b.Name),
 	)
+}
+
+// openness is 0 for a blocked route, which wins any conflict, else 1.
+func openness(r *Route) int {
+	if r.Blocked != "" {
+		return 0
+	}
+	return 1
+}
+
+func conflict(host, path string, winner, loser *Route) string {
+	if winner.Blocked != "" && loser.Blocked == "" {
+		return fmt.Sprintf("conflict: host %q path %q is also claimed by %s, which is blocked by its invalid labels and wins (fail closed): it answers 503 until they are fixed",
+			host, path, winner.ID())
+	}
+	return fmt.Sprintf("conflict: host %q path %q is also routed by %s, which wins (priority %d vs %d, then the older service)",
+		host, path, winner.ID(), winner.Priority, loser.Priority)
 }
 
 func hostLabel(r *Route) string {
@@ -122,11 +141,12 @@ func hostLabel(r *Route) string {
 	return "routes." + r.Name + ".host"
 }
 
-// Match returns the route for a request's Host header and URL path, or nil.
-// An exact host beats a wildcard; among the routes of a host the longest path
-// prefix wins, matched on segment boundaries ("/api" matches "/api" and
-// "/api/x", not "/apix"). When no route of the exact host matches the path,
-// the wildcard routes are tried.
+// Match returns the route for a request's Host header and escaped,
+// canonical URL path (see docs/labels.md, "Paths"), or nil. An exact host
+// beats a wildcard; among the routes of a host the longest path prefix wins,
+// matched on segment boundaries ("/api" matches "/api" and "/api/x", not
+// "/apix") and ignoring ASCII case. When no route of the exact host matches
+// the path, the wildcard routes are tried.
 func (t *Table) Match(host, path string) *Route {
 	if t == nil {
 		return nil
@@ -150,13 +170,75 @@ func matchPath(slots []slot, path string) *Route {
 	return nil
 }
 
-// PathHasPrefix reports whether path lies under prefix on segment boundaries.
+// PathHasPrefix reports whether the escaped path lies under prefix on
+// segment boundaries (see PrefixLen).
 func PathHasPrefix(path, prefix string) bool {
+	_, ok := PrefixLen(path, prefix)
+	return ok
+}
+
+// PrefixLen reports whether the escaped path lies under prefix, a route
+// path (unescaped, without '%'), on segment boundaries, and how many bytes
+// of path the prefix covers. Letters match in either ASCII case (as
+// case-insensitive backends such as Express route them), and an escape in
+// path matches the character it encodes, except that an escaped slash is a
+// character of its segment, never a boundary. The prefix "/" covers nothing
+// and matches every path.
+func PrefixLen(path, prefix string) (int, bool) {
 	if prefix == "/" || prefix == "" {
-		return true
+		return 0, true
 	}
-	rest, ok := strings.CutPrefix(path, prefix)
-	return ok && (rest == "" || rest[0] == '/')
+	i := 0
+	for j := 0; j < len(prefix); j++ {
+		if i >= len(path) {
+			return 0, false
+		}
+		c, n := path[i], 1
+		if c == '%' && i+2 < len(path) && isHex(path[i+1]) && isHex(path[i+2]) {
+			c, n = unhex(path[i+1])<<4|unhex(path[i+2]), 3
+			if c == '/' {
+				c = '%' // a segment's character: matches no prefix byte
+			}
+		}
+		if lowerByte(c) != lowerByte(prefix[j]) {
+			return 0, false
+		}
+		i += n
+	}
+	return i, i == len(path) || path[i] == '/'
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+func lowerByte(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// lowerASCII lower-cases the ASCII letters of s.
+func lowerASCII(s string) string {
+	if !hasUpper(s) {
+		return s
+	}
+	b := []byte(s)
+	for i, c := range b {
+		b[i] = lowerByte(c)
+	}
+	return string(b)
 }
 
 // NormalizeHost lower-cases a Host header value and removes its port and any

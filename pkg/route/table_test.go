@@ -38,6 +38,11 @@ func TestMatch(t *testing.T) {
 		{name: "exact beats wildcard", host: "a.example.com", path: "/only/1", want: "exactsub"},
 		{name: "exact falls back to wildcard path", host: "a.example.com", path: "/else", want: "wild"},
 		{name: "unknown host", host: "nope.org", path: "/", want: ""},
+		{name: "path case ignored", host: "example.com", path: "/API/V2/x", want: "apiv2"},
+		{name: "escaped letters match", host: "example.com", path: "/%61pi/%76%32", want: "apiv2"},
+		{name: "encoded slash is no boundary", host: "example.com", path: "/api%2Fv2", want: "web"},
+		{name: "encoded slash inside a segment", host: "example.com", path: "/api/v2%2Fx", want: "api"},
+		{name: "trailing slash", host: "example.com", path: "/api/", want: "api"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,6 +80,53 @@ func TestConflictsDeterministic(t *testing.T) {
 		if len(tbl.Errors) != 2 || tbl.Errors[0].Service != "low" || tbl.Errors[1].Service != "new" ||
 			tbl.Errors[1].Label != "ingress.host" {
 			t.Fatalf("conflict errors = %+v", tbl.Errors)
+		}
+	}
+}
+
+// TestConflictsFailClosed: paths that differ only in case are one slot, and
+// a blocked route wins its slot whatever the priorities and ages.
+func TestConflictsFailClosed(t *testing.T) {
+	open := rt("open", "default", []string{"a.com"}, "/admin", 10, 1)
+	blocked := rt("broken", "admin", []string{"a.com"}, "/Admin", 0, 9)
+	blocked.Blocked = "ingress.routes.admin.auth.basic: not a bcrypt hash"
+	upper := rt("upper", "default", []string{"b.com"}, "/API", 0, 2)
+	lower := rt("lower", "default", []string{"b.com"}, "/api", 0, 1)
+	tbl := New(Snapshot{Routes: []*Route{open, blocked, upper, lower}, LabelPrefix: "ingress."})
+	if got := tbl.Match("a.com", "/admin/x"); got != blocked {
+		t.Fatalf("a.com /admin/x matched %v, want the blocked route", got)
+	}
+	if got := tbl.Match("b.com", "/Api/x"); got != lower {
+		t.Fatalf("b.com /Api/x matched %v, want the older of /API and /api", got)
+	}
+	if len(tbl.Errors) != 2 || tbl.Errors[0].Service != "open" || tbl.Errors[0].Label != "ingress.host" ||
+		tbl.Errors[1].Service != "upper" {
+		t.Fatalf("conflict errors = %+v, want open (lost to the blocked route) and upper", tbl.Errors)
+	}
+	if v := tbl.View(); v.Routes[0].Service != "broken" || v.Routes[0].Blocked != blocked.Blocked {
+		t.Fatalf("View lists %+v first, want the blocked route with its reason", v.Routes[0])
+	}
+}
+
+func TestPrefixLen(t *testing.T) {
+	tests := []struct {
+		path, prefix string
+		want         int
+		ok           bool
+	}{
+		{path: "/api/x", prefix: "/api", want: 4, ok: true},
+		{path: "/API", prefix: "/api", want: 4, ok: true},
+		{path: "/%61pi/x", prefix: "/api", want: 6, ok: true},
+		{path: "/a%3Bb/x", prefix: "/a;b", want: 6, ok: true},
+		{path: "/apix", prefix: "/api"},
+		{path: "/ap", prefix: "/api"},
+		{path: "/a%2Fb", prefix: "/a/b"},
+		{path: "/x", prefix: "/", want: 0, ok: true},
+	}
+	for _, tc := range tests {
+		n, ok := PrefixLen(tc.path, tc.prefix)
+		if ok != tc.ok || ok && n != tc.want {
+			t.Errorf("PrefixLen(%q, %q) = %d, %t; want %d, %t", tc.path, tc.prefix, n, ok, tc.want, tc.ok)
 		}
 	}
 }

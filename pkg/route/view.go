@@ -21,6 +21,7 @@ type RouteView struct {
 	Upstreams    []string `json:"upstreams"`
 	TLS          string   `json:"tls"`
 	Stream       bool     `json:"stream"`
+	Blocked      string   `json:"blocked"` // why the route answers 503; "" when it serves
 }
 
 // View returns the table in its API shape. Slices are never nil, so they
@@ -39,6 +40,7 @@ func (t *Table) View() View {
 		v.Routes = append(v.Routes, RouteView{
 			Service: r.Service, Route: r.Name, Hosts: append([]string{}, r.Hosts...), Path: r.Path,
 			UpstreamMode: r.Mode, Network: r.Network, Upstreams: ups, TLS: r.TLS, Stream: r.Stream,
+			Blocked: r.Blocked,
 		})
 	}
 	v.Errors = append(v.Errors, t.Errors...)
