@@ -1,0 +1,91 @@
+package clustertest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/swarm"
+)
+
+// helperEnv makes TestClusterHelperProcess run: TestClusterSweep sets it.
+const helperEnv = "SWARM_INGRESS_CLUSTER_HELPER"
+
+// TestClusterHelperProcess is not a test of its own: TestClusterSweep runs the
+// test binary with it to get a cluster with a running container, then kills
+// this process with SIGKILL so that no cleanup runs.
+func TestClusterHelperProcess(t *testing.T) {
+	if os.Getenv(helperEnv) != "1" {
+		t.Skip("helper process of TestClusterSweep")
+	}
+	c := Start(t, Options{Managers: 1, Workers: 1})
+	svc := c.CreateService(t, swarm.ServiceSpec{
+		Mode:         swarm.ServiceMode{Global: &swarm.GlobalService{}},
+		TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: c.BackendImage(t)}},
+	})
+	c.WaitTasks(t, svc, len(c.Nodes))
+	fmt.Printf("READY %d\n", c.k)
+	time.Sleep(5 * time.Minute) // killed long before
+}
+
+// TestClusterSweep kills a test process that holds a cluster (kill -9: no
+// cleanup runs) and checks that the sweep Start runs removes all of it.
+func TestClusterSweep(t *testing.T) {
+	if os.Getenv(EnvGate) != "1" {
+		t.Skipf("multi-node test: set %s=1 to run it (make test-cluster)", EnvGate)
+	}
+	if testing.Short() {
+		t.Skip("multi-node test; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestClusterHelperProcess$", "-test.v", "-test.timeout=6m")
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start helper: %v", err)
+	}
+	var k int
+	var out strings.Builder
+	scanner := bufio.NewScanner(stdout)
+	for k == 0 && scanner.Scan() {
+		out.WriteString(scanner.Text() + "\n")
+		if v, ok := strings.CutPrefix(scanner.Text(), "READY "); ok {
+			k, _ = strconv.Atoi(v)
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatalf("kill helper: %v", err)
+	}
+	_ = cmd.Wait()
+	if k == 0 {
+		t.Fatalf("helper did not report a cluster:\n%s\n%s", out.String(), stderr.String())
+	}
+	t.Cleanup(func() { _ = remove(k) }) // should the sweep fail
+
+	left := strings.Join(leftovers(k), "\n")
+	for _, kind := range []string{"netns ", "link ", "iptables rule ", "mount ", "process ", "directory "} {
+		if !strings.Contains(left, kind) {
+			t.Errorf("after the kill, no %q left of cluster %d, so the sweep is not tested:\n%s", kind, k, left)
+		}
+	}
+	report := sweep()
+	t.Logf("sweep: %q", report)
+	if !strings.Contains(strings.Join(report, "\n"), fmt.Sprintf("removed cluster %d ", k)) {
+		t.Errorf("sweep report %q does not mention cluster %d", report, k)
+	}
+	if left := leftovers(k); len(left) > 0 {
+		t.Errorf("the sweep left of cluster %d:\n%s", k, strings.Join(left, "\n"))
+	}
+}
