@@ -8,8 +8,10 @@
 //	bridge sicbr<k>  10.213.<k>.1/24 on the host (HostAddr)
 //	node i           netns sic<k>-n<i>, address 10.213.<k>.<10+i> on its eth0,
 //	                 host end of its veth sic<k>n<i>, hostname sic<k>-n<i>
-//	engine i         dockerd started with nsenter --net=/run/netns/sic<k>-n<i>, data,
-//	                 exec root, pidfile, socket and log under
+//	engine i         dockerd started with nsenter --net=/run/netns/sic<k>-n<i>, in a
+//	                 mount namespace of its own where /var/run/docker.sock is its
+//	                 socket (a service that mounts the socket gets its node's engine);
+//	                 data, exec root, pidfile, socket and log under
 //	                 /tmp/swarm-ingress-cluster/<k>/n<i>/, cgroup parent /sic<k>-n<i>
 //
 // The namespaces have no default route: the engines reach nothing but each other

@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -52,7 +54,7 @@ func TestCluster(t *testing.T) {
 		}
 		// The inventory that teardown relies on sees the live cluster.
 		left := strings.Join(leftovers(k), "\n")
-		for _, kind := range []string{"netns ", "link ", "iptables rule ", "cgroup ", "mount ", "process ", "directory "} {
+		for _, kind := range []string{"netns ", "link ", "iptables rule ", "cgroup ", "process ", "directory "} {
 			if !strings.Contains(left, kind) {
 				t.Errorf("no %q in the inventory of the live cluster %d:\n%s", kind, k, left)
 			}
@@ -113,6 +115,11 @@ func testNodes(t *testing.T, c *Cluster) {
 			if addrs := string(n.Run(t, "ip", "-4", "-o", "addr", "show", "dev", "eth0")); !strings.Contains(addrs, " "+n.Addr.String()+"/") {
 				t.Errorf("eth0 in %s does not hold %s: %s", n.Netns, n.Addr, addrs)
 			}
+			// What a container that mounts /var/run/docker.sock reaches: its
+			// engine resolves the path in its own mount namespace.
+			if name := engineSocketName(t, n); name != n.Name {
+				t.Errorf("/var/run/docker.sock in %s's mount namespace is the engine of %q, want its own", n.Name, name)
+			}
 		})
 	}
 }
@@ -165,6 +172,23 @@ func testCut(t *testing.T, c *Cluster, ovl swarmtest.Network, tasks map[*Node][]
 	if want := shortID(tasks[worker][0]); got.Hostname != want {
 		t.Errorf("%s → %s after Restore: answered by %q, want %q", manager.Name, worker.Name, got.Hostname, want)
 	}
+}
+
+// engineSocketName runs `docker info` on /var/run/docker.sock in the mount
+// namespace of the node's engine and returns the engine's name (its hostname).
+func engineSocketName(t *testing.T, n *Node) string {
+	t.Helper()
+	pid, err := os.ReadFile(n.pidFile())
+	if err != nil {
+		t.Fatalf("pidfile of %s: %v", n.Name, err)
+	}
+	cmd := exec.CommandContext(t.Context(), "nsenter", "--mount=/proc/"+strings.TrimSpace(string(pid))+"/ns/mnt", "--",
+		"docker", "--host", "unix:///var/run/docker.sock", "info", "--format", "{{.Name}}")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker info in %s's mount namespace: %v: %s", n.Name, err, out)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 func getEcho(t *testing.T, u string) echo {

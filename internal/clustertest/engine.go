@@ -26,7 +26,8 @@ func (c *Cluster) startEngines(ctx context.Context) error {
 
 // dockerdArgs are the engine's flags: everything it owns lives under the node's
 // directory, it ignores the host's /etc/docker/daemon.json, and its containers go
-// to a cgroup of their own, so that teardown finds all of it.
+// to a cgroup of their own, so that teardown finds all of it. It listens on the
+// node's socket and, inside its own mount namespace, on /var/run/docker.sock.
 func (n *Node) dockerdArgs() []string {
 	return []string{
 		"--config-file", filepath.Join(n.dir, "daemon.json"),
@@ -34,6 +35,7 @@ func (n *Node) dockerdArgs() []string {
 		"--exec-root", filepath.Join(n.dir, "run"),
 		"--pidfile", n.pidFile(),
 		"--host", n.DockerHost,
+		"--host", "unix:///var/run/docker.sock",
 		"--cgroup-parent", "/" + n.Name,
 		"--userland-proxy=false",
 		"--shutdown-timeout", "2",
@@ -43,8 +45,11 @@ func (n *Node) dockerdArgs() []string {
 func (n *Node) pidFile() string { return filepath.Join(n.dir, "dockerd.pid") }
 
 // startEngine runs dockerd in the node's network namespace (nsenter --net, not
-// `ip netns exec`, which remounts /sys and hides the cgroup hierarchy) and in a
-// UTS namespace of its own, so each node has its own hostname.
+// `ip netns exec`, which remounts /sys and hides the cgroup hierarchy), in a UTS
+// namespace of its own (its own hostname) and in a mount namespace of its own
+// with an empty /run: there /var/run/docker.sock is the node's engine, so a
+// service that mounts the Docker socket gets its own node's engine, not the
+// host's. The engine's mounts stay in that namespace and go with it.
 func (n *Node) startEngine(ctx context.Context) error {
 	if err := os.MkdirAll(n.dir, 0o755); err != nil {
 		return fmt.Errorf("node %s: %w", n.Name, err)
@@ -58,13 +63,15 @@ func (n *Node) startEngine(ctx context.Context) error {
 	}
 	defer logFile.Close()
 	args := append([]string{
-		"--net=/run/netns/" + n.Netns, "--",
-		"sh", "-c", `hostname "$0" && exec "$@"`, n.Name, "dockerd",
+		"--net=" + n.NetnsPath(), "--",
+		"unshare", "--mount", "--uts", "--propagation", "slave", "--",
+		"sh", "-c", `mount -t tmpfs -o mode=755 tmpfs /run && hostname "$0" && exec "$@"`, n.Name,
+		"dockerd",
 	}, n.dockerdArgs()...)
 	// Not CommandContext: the engine outlives ctx; teardown stops it.
 	cmd := exec.Command("nsenter", args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Cloneflags: syscall.CLONE_NEWUTS}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("node %s: start dockerd: %w", n.Name, err)
 	}

@@ -17,6 +17,8 @@ var tools = []struct{ cmd, pkg string }{
 	{"ip", "iproute2"},
 	{"iptables", "iptables"},
 	{"nsenter", "util-linux"},
+	{"unshare", "util-linux"},
+	{"mount", "mount"},
 	{"hostname", "hostname"},
 	{"dockerd", "docker.io"},
 }

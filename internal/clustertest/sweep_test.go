@@ -75,7 +75,7 @@ func TestClusterSweep(t *testing.T) {
 	t.Cleanup(func() { _ = remove(k) }) // should the sweep fail
 
 	left := strings.Join(leftovers(k), "\n")
-	for _, kind := range []string{"netns ", "link ", "iptables rule ", "mount ", "process ", "directory "} {
+	for _, kind := range []string{"netns ", "link ", "iptables rule ", "cgroup ", "process ", "directory "} {
 		if !strings.Contains(left, kind) {
 			t.Errorf("after the kill, no %q left of cluster %d, so the sweep is not tested:\n%s", kind, k, left)
 		}
