@@ -68,7 +68,7 @@ type Cluster struct {
 	Nodes    []*Node      // managers first; Nodes[0] initialised the Swarm
 	Bridge   string       // the host's bridge, e.g. "sicbr3"
 	Subnet   netip.Prefix // the bridge's subnet, e.g. 10.213.3.0/24
-	HostAddr netip.Addr   // the host's address on the bridge, e.g. 10.213.3.1
+	HostAddr netip.Addr   // the host's address on the bridge, e.g. 10.213.3.1; tasks reach a server listening on it
 
 	k      int
 	dir    string

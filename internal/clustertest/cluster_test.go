@@ -2,8 +2,10 @@ package clustertest
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -38,7 +40,7 @@ func TestCluster(t *testing.T) {
 		svc := c.CreateService(t, swarm.ServiceSpec{
 			Mode: swarm.ServiceMode{Global: &swarm.GlobalService{}},
 			TaskTemplate: swarm.TaskSpec{
-				ContainerSpec: &swarm.ContainerSpec{Image: img, Env: []string{"FETCH_ALLOW=" + ovl.Subnet}},
+				ContainerSpec: &swarm.ContainerSpec{Image: img, Env: []string{"FETCH_ALLOW=" + ovl.Subnet + "," + c.HostAddr.String() + "/32"}},
 				Networks:      []swarm.NetworkAttachmentConfig{{Target: ovl.ID}},
 			},
 			EndpointSpec: &swarm.EndpointSpec{Ports: []swarm.PortConfig{{
@@ -60,6 +62,7 @@ func TestCluster(t *testing.T) {
 			}
 		}
 		t.Run("overlay across nodes", func(t *testing.T) { testOverlay(t, c, ovl, tasks) })
+		t.Run("tasks reach the host", func(t *testing.T) { testHost(t, c) })
 		t.Run("cut and restore", func(t *testing.T) { testCut(t, c, ovl, tasks) })
 	})
 	if k == 0 {
@@ -144,6 +147,28 @@ func testOverlay(t *testing.T, c *Cluster, ovl swarmtest.Network, tasks map[*Nod
 				t.Errorf("%s → %s over the overlay: answered by %q from %s; want %q from %s",
 					a.Name, b.Name, got.Hostname, got.RemoteAddr, want, swarmtest.TaskIP(tasks[a][0], ovl.ID))
 			}
+		}
+	}
+}
+
+// testHost has each node's task fetch from a server the test runs on the
+// host's bridge address (as an ACME server for the nodes would).
+func testHost(t *testing.T, c *Cluster) {
+	l, err := net.Listen("tcp4", net.JoinHostPort(c.HostAddr.String(), "0"))
+	if err != nil {
+		t.Fatalf("listen on the bridge address: %v", err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "from the host")
+	}))
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	defer srv.Close()
+	for _, n := range c.Nodes {
+		body := swarmtest.WaitHTTP(t, n.URL(80)+"/fetch?url="+url.QueryEscape(srv.URL+"/"), http.StatusOK)
+		if string(body) != "from the host" {
+			t.Errorf("%s's task fetched %q from the host, want %q", n.Name, body, "from the host")
 		}
 	}
 }
