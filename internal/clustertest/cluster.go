@@ -28,7 +28,8 @@
 // skips the test, as does `go test -short`. By convention their names start with
 // TestCluster, which is what `make test-cluster` runs in every package. When the
 // variable is set and something is missing (root, ip, iptables, nsenter,
-// dockerd), Start fails the test with what to install.
+// unshare, dockerd), Start fails the test with what to install
+// (scripts/ensure-cluster-tools.sh installs it).
 package clustertest
 
 import (
@@ -55,7 +56,7 @@ const startTimeout = 3 * time.Minute
 
 // Options configures Start. The zero value is two managers and one worker.
 type Options struct {
-	Managers int      // at least 1 when Workers is set; at most maxNodes in all
+	Managers int      // at least 1 when Workers is set; at most 7 nodes in all
 	Workers  int      // worker nodes
 	Images   []string // images of the host's engine loaded on every node before Start returns
 }

@@ -160,7 +160,7 @@ func ownerAlive(k int) bool {
 	}
 	pidStr, _, _ := strings.Cut(string(b), " ")
 	pid, err := strconv.Atoi(pidStr)
-	if err != nil || pid <= 0 {
+	if err != nil || pid <= 0 || startTime(pid) == "" {
 		return false
 	}
 	return owner(pid) == string(b)

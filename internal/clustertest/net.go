@@ -109,7 +109,8 @@ func (c *Cluster) setupNode(ctx context.Context, n *Node) error {
 
 // Cut sets the host end of the node's link down: the node can reach neither the
 // host nor the other nodes, and they cannot reach it, until Restore (or the end
-// of the test, which restores it).
+// of the test, which restores it). Its engine still answers on DockerHost. Cut
+// a worker, or run three managers: with two, cutting one loses the Raft quorum.
 func (n *Node) Cut(t testing.TB) {
 	t.Helper()
 	if err := n.setLink("down"); err != nil {

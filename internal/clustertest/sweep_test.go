@@ -89,3 +89,58 @@ func TestClusterSweep(t *testing.T) {
 		t.Errorf("the sweep left of cluster %d:\n%s", k, strings.Join(left, "\n"))
 	}
 }
+
+// TestClusterAllocate claims cluster numbers from several goroutines at once
+// (as test processes do): each gets its own, owned by this live process, and
+// the sweep removes one only once its owner is a dead process.
+func TestClusterAllocate(t *testing.T) {
+	if os.Getenv(EnvGate) != "1" {
+		t.Skipf("multi-node test: set %s=1 to run it (make test-cluster)", EnvGate)
+	}
+	const n = 4
+	got := make(chan int, n)
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			k, err := allocate()
+			got <- k
+			errs <- err
+		}()
+	}
+	seen := map[int]bool{}
+	for range n {
+		k, err := <-got, <-errs
+		if err != nil {
+			t.Fatalf("allocate: %v", err)
+		}
+		t.Cleanup(func() { _ = remove(k) })
+		if seen[k] {
+			t.Errorf("cluster %d allocated twice", k)
+		}
+		seen[k] = true
+		if !ownerAlive(k) {
+			t.Errorf("cluster %d: owner not alive right after allocate", k)
+		}
+	}
+
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	var victim int
+	for k := range seen {
+		victim = k
+		break
+	}
+	// What a dead owner's file holds: its pid and the start time it had.
+	if err := os.WriteFile(ownerFile(victim), []byte(fmt.Sprintf("%d 12345", dead.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sweep()
+	for k := range seen {
+		_, err := os.Stat(clusterDir(k))
+		if gone := err != nil; gone != (k == victim) {
+			t.Errorf("cluster %d: directory gone = %v after the sweep, want %v (owner dead: %v)", k, gone, k == victim, k == victim)
+		}
+	}
+}
