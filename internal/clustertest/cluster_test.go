@@ -29,6 +29,7 @@ type echo struct {
 // checks the nodes, overlay traffic between every pair of nodes, cutting a
 // node's link, and that teardown leaves nothing behind.
 func TestCluster(t *testing.T) {
+	gate(t)
 	var k int
 	t.Run("up", func(t *testing.T) {
 		c := Start(t, Options{})

@@ -37,12 +37,7 @@ func TestClusterHelperProcess(t *testing.T) {
 // TestClusterSweep kills a test process that holds a cluster (kill -9: no
 // cleanup runs) and checks that the sweep Start runs removes all of it.
 func TestClusterSweep(t *testing.T) {
-	if os.Getenv(EnvGate) != "1" {
-		t.Skipf("multi-node test: set %s=1 to run it (make test-cluster)", EnvGate)
-	}
-	if testing.Short() {
-		t.Skip("multi-node test; skipped with -short")
-	}
+	gate(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestClusterHelperProcess$", "-test.v", "-test.timeout=6m")
@@ -94,9 +89,7 @@ func TestClusterSweep(t *testing.T) {
 // (as test processes do): each gets its own, owned by this live process, and
 // the sweep removes one only once its owner is a dead process.
 func TestClusterAllocate(t *testing.T) {
-	if os.Getenv(EnvGate) != "1" {
-		t.Skipf("multi-node test: set %s=1 to run it (make test-cluster)", EnvGate)
-	}
+	gate(t)
 	const n = 4
 	got := make(chan int, n)
 	errs := make(chan error, n)
@@ -142,5 +135,15 @@ func TestClusterAllocate(t *testing.T) {
 		if gone := err != nil; gone != (k == victim) {
 			t.Errorf("cluster %d: directory gone = %v after the sweep, want %v (owner dead: %v)", k, gone, k == victim, k == victim)
 		}
+	}
+}
+
+// gate skips a test of the rig itself the way Start does.
+func gate(t *testing.T) {
+	if os.Getenv(EnvGate) != "1" {
+		t.Skipf("multi-node test: set %s=1 to run it (make test-cluster)", EnvGate)
+	}
+	if testing.Short() {
+		t.Skip("multi-node test; skipped with -short")
 	}
 }
