@@ -19,6 +19,17 @@
 // Two iptables rules accept forwarding on the bridge (Docker's FORWARD policy is
 // DROP); Swarm's ports (2377, 7946, VXLAN 4789) then pass between the nodes.
 //
+// A test typically does:
+//
+//	c := clustertest.Start(t, clustertest.Options{})  // ~7 s here
+//	img := c.BackendImage(t)                          // or c.IngressImage(t), c.LoadImage(t, ref)
+//	ovl := c.Network(t, "front")
+//	id := c.CreateService(t, swarm.ServiceSpec{...})  // e.g. global, port 80 published in host mode
+//	tasks := c.TasksByNode(t, c.WaitTasks(t, id, len(c.Nodes)))
+//	w := c.Workers()[0]
+//	swarmtest.WaitHTTP(t, w.URL(80)+"/", 200)         // the worker's published port, from the host
+//	w.Cut(t)                                          // its link down; w.Restore(t) brings it back
+//
 // Everything is torn down in t.Cleanup, even when the test fails: processes are
 // killed, mounts detached, namespaces, links, rules, cgroups and files removed.
 // Leftovers of a killed test process are swept at the next Start.
