@@ -175,8 +175,9 @@ func testHost(t *testing.T, c *Cluster) {
 }
 
 // testCut cuts the worker's link: its published port stops answering while a
-// manager's still does; after Restore the port answers again and a manager's
-// task reaches the worker's task over the overlay.
+// manager's still does, and Swarm marks the worker down; after Restore the
+// worker is Ready again, its port answers and a manager's task reaches the
+// worker's task over the overlay.
 func testCut(t *testing.T, c *Cluster, ovl swarmtest.Network, tasks map[*Node][]swarm.Task) {
 	worker, manager := c.Workers()[0], c.Managers()[0]
 	worker.Cut(t)
@@ -187,16 +188,29 @@ func testCut(t *testing.T, c *Cluster, ovl swarmtest.Network, tasks map[*Node][]
 		t.Errorf("dialled %s through a cut link", worker.HostPort(80))
 	}
 	getEcho(t, manager.URL(80)+"/")
+	t.Logf("Swarm marked %s down %v after the cut and the checks", worker.Name, c.WaitNodeState(t, worker, swarm.NodeStateDown).Round(time.Millisecond))
 	worker.Restore(t)
+	t.Logf("%s Ready %v after Restore", worker.Name, c.WaitNodeState(t, worker, swarm.NodeStateReady).Round(time.Millisecond))
 
-	got := getEcho(t, worker.URL(80)+"/")
-	if got.Hostname == "" {
-		t.Errorf("no hostname from %s after Restore", worker.Name)
+	// Swarm may have replaced the worker's task meanwhile: ask again.
+	var task swarm.Task
+	for _, tk := range c.WaitTasks(t, tasks[worker][0].ServiceID, len(c.Nodes)) {
+		if tk.NodeID == worker.ID {
+			task = tk
+		}
 	}
-	target := "http://" + swarmtest.TaskIP(tasks[worker][0], ovl.ID) + "/"
-	got = getEcho(t, manager.URL(80)+"/fetch?url="+url.QueryEscape(target))
-	if want := shortID(tasks[worker][0]); got.Hostname != want {
-		t.Errorf("%s → %s after Restore: answered by %q, want %q", manager.Name, worker.Name, got.Hostname, want)
+	if task.ID == "" {
+		t.Fatalf("no running task on %s after Restore", worker.Name)
+	}
+	if got := getEcho(t, worker.URL(80)+"/"); got.Hostname != shortID(task) {
+		t.Errorf("%s:80 answered from %q after Restore, want its task's %q", worker.Name, got.Hostname, shortID(task))
+	}
+	target := "http://" + swarmtest.TaskIP(task, ovl.ID) + "/"
+	if got := getEcho(t, manager.URL(80)+"/fetch?url="+url.QueryEscape(target)); got.Hostname != shortID(task) {
+		t.Errorf("%s → %s after Restore: answered by %q, want %q", manager.Name, worker.Name, got.Hostname, shortID(task))
+	}
+	if task.ID != tasks[worker][0].ID {
+		t.Logf("Swarm replaced the worker's task %s with %s", tasks[worker][0].ID, task.ID)
 	}
 }
 

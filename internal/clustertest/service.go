@@ -2,6 +2,7 @@ package clustertest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -101,4 +102,33 @@ func (c *Cluster) TasksByNode(t testing.TB, tasks []swarm.Task) map[*Node][]swar
 		out[n] = append(out[n], task)
 	}
 	return out
+}
+
+// waitNodeTimeout bounds WaitNodeState: Swarm marks a silent node down after
+// several missed heartbeats (about 15-20 s with the default 5 s period).
+const waitNodeTimeout = 90 * time.Second
+
+// WaitNodeState waits (at most 90 s) until a manager whose link is up reports
+// node n in state (swarm.NodeStateDown after Cut, swarm.NodeStateReady after
+// Restore), and returns how long that took.
+func (c *Cluster) WaitNodeState(t testing.TB, n *Node, state swarm.NodeState) time.Duration {
+	t.Helper()
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), waitNodeTimeout)
+	defer cancel()
+	ticker := time.NewTicker(200 * time.Millisecond)
+	defer ticker.Stop()
+	var last string
+	for {
+		sn, _, err := c.Manager().Client.NodeInspectWithRaw(ctx, n.ID)
+		if err == nil && sn.Status.State == state {
+			return time.Since(began)
+		}
+		last = fmt.Sprintf("state %s (error %v)", sn.Status.State, err)
+		select {
+		case <-ctx.Done():
+			t.Fatalf("clustertest: node %s not %s within %v; last: %s", n.Name, state, waitNodeTimeout, last)
+		case <-ticker.C:
+		}
+	}
 }
