@@ -42,6 +42,12 @@ func (n *Node) dockerdArgs() []string {
 	}
 }
 
+// privateRun mounts an empty /run (and /var/run, where it is not a link to
+// /run) in the engine's mount namespace. The engine unlinks its socket paths
+// before listening: without this, it would remove the host's
+// /var/run/docker.sock.
+const privateRun = `mount -t tmpfs -o mode=755 tmpfs /run && { [ -L /var/run ] || mount -t tmpfs -o mode=755 tmpfs /var/run; }`
+
 func (n *Node) pidFile() string { return filepath.Join(n.dir, "dockerd.pid") }
 
 // startEngine runs dockerd in the node's network namespace (nsenter --net, not
@@ -65,7 +71,7 @@ func (n *Node) startEngine(ctx context.Context) error {
 	args := append([]string{
 		"--net=" + n.NetnsPath(), "--",
 		"unshare", "--mount", "--uts", "--propagation", "slave", "--",
-		"sh", "-c", `mount -t tmpfs -o mode=755 tmpfs /run && hostname "$0" && exec "$@"`, n.Name,
+		"sh", "-c", privateRun + ` && hostname "$0" && exec "$@"`, n.Name,
 		"dockerd",
 	}, n.dockerdArgs()...)
 	// Not CommandContext: the engine outlives ctx; teardown stops it.
