@@ -48,6 +48,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -153,10 +154,11 @@ func Start(t testing.TB, opts Options) *Cluster {
 
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	if err := c.start(ctx); err != nil {
+	phases, err := c.start(ctx)
+	if err != nil {
 		t.Fatalf("clustertest: start cluster %d: %v", k, err)
 	}
-	t.Logf("clustertest: cluster %d (%d managers, %d workers) up in %v", k, managers, workers, time.Since(began).Round(time.Millisecond))
+	t.Logf("clustertest: cluster %d (%d managers, %d workers) up in %v (%s)", k, managers, workers, time.Since(began).Round(time.Millisecond), phases)
 	for _, ref := range opts.Images {
 		c.LoadImage(t, ref)
 	}
@@ -177,20 +179,34 @@ func (o Options) counts() (managers, workers int, err error) {
 	return managers, workers, nil
 }
 
-// start builds the network, starts the engines and forms the Swarm.
-func (c *Cluster) start(ctx context.Context) error {
-	if err := c.setupBridge(ctx); err != nil {
+// start builds the network, starts the engines and forms the Swarm, and
+// says how long each phase took.
+func (c *Cluster) start(ctx context.Context) (string, error) {
+	var phases []string
+	phase := func(name string, f func() error) error {
+		began := time.Now()
+		err := f()
+		phases = append(phases, fmt.Sprintf("%s %v", name, time.Since(began).Round(time.Millisecond)))
 		return err
 	}
-	for _, n := range c.Nodes {
-		if err := c.setupNode(ctx, n); err != nil {
+	err := phase("network", func() error {
+		if err := c.setupBridge(ctx); err != nil {
 			return err
 		}
+		for _, n := range c.Nodes {
+			if err := c.setupNode(ctx, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = phase("engines", func() error { return c.startEngines(ctx) })
 	}
-	if err := c.startEngines(ctx); err != nil {
-		return err
+	if err == nil {
+		err = phase("swarm", func() error { return c.formSwarm(ctx) })
 	}
-	return c.formSwarm(ctx)
+	return strings.Join(phases, ", "), err
 }
 
 // Managers returns the manager nodes.

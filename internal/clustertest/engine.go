@@ -28,6 +28,7 @@ func (c *Cluster) startEngines(ctx context.Context) error {
 // directory, it ignores the host's /etc/docker/daemon.json, and its containers go
 // to a cgroup of their own, so that teardown finds all of it. It listens on the
 // node's socket and, inside its own mount namespace, on /var/run/docker.sock.
+// No default bridge (docker0): Swarm tasks use overlays and docker_gwbridge.
 func (n *Node) dockerdArgs() []string {
 	return []string{
 		"--config-file", filepath.Join(n.dir, "daemon.json"),
@@ -37,6 +38,7 @@ func (n *Node) dockerdArgs() []string {
 		"--host", n.DockerHost,
 		"--host", "unix:///var/run/docker.sock",
 		"--cgroup-parent", "/" + n.Name,
+		"--bridge=none",
 		"--userland-proxy=false",
 		"--shutdown-timeout", "2",
 	}

@@ -56,6 +56,9 @@ func TestClusterSweep(t *testing.T) {
 	scanner := bufio.NewScanner(stdout)
 	for k == 0 && scanner.Scan() {
 		out.WriteString(scanner.Text() + "\n")
+		if strings.Contains(scanner.Text(), "clustertest:") {
+			t.Logf("helper: %s", strings.TrimSpace(scanner.Text()))
+		}
 		if v, ok := strings.CutPrefix(scanner.Text(), "READY "); ok {
 			k, _ = strconv.Atoi(v)
 		}
