@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/swarm-ingress/swarm-ingress/internal/swarmtest"
 )
 
 // helperEnv makes TestClusterHelperProcess run: TestClusterSweep sets it.
@@ -24,10 +26,11 @@ func TestClusterHelperProcess(t *testing.T) {
 	if os.Getenv(helperEnv) != "1" {
 		t.Skip("helper process of TestClusterSweep")
 	}
-	c := Start(t, Options{Managers: 1, Workers: 1})
+	img := swarmtest.New(t).BackendImage(t)
+	c := Start(t, Options{Managers: 1, Workers: 1, Images: []string{img}})
 	svc := c.CreateService(t, swarm.ServiceSpec{
 		Mode:         swarm.ServiceMode{Global: &swarm.GlobalService{}},
-		TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: c.BackendImage(t)}},
+		TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: img}},
 	})
 	c.WaitTasks(t, svc, len(c.Nodes))
 	fmt.Printf("READY %d\n", c.k)
