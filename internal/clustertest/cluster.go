@@ -29,6 +29,7 @@
 //	w := c.Workers()[0]
 //	swarmtest.WaitHTTP(t, w.URL(80)+"/", 200)         // the worker's published port, from the host
 //	w.Cut(t)                                          // its link down; w.Restore(t) brings it back
+//	cp := c.Capture(t); ...; frames := cp.Stop()      // what crossed the nodes' links, VXLAN included
 //
 // Everything is torn down in t.Cleanup, even when the test fails: processes are
 // killed, mounts detached, namespaces, links, rules, cgroups and files removed.

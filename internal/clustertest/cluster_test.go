@@ -1,6 +1,7 @@
 package clustertest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -63,6 +64,7 @@ func TestCluster(t *testing.T) {
 			}
 		}
 		t.Run("overlay across nodes", func(t *testing.T) { testOverlay(t, c, ovl, tasks) })
+		t.Run("capture", func(t *testing.T) { testCapture(t, c, ovl, tasks) })
 		t.Run("tasks reach the host", func(t *testing.T) { testHost(t, c) })
 		t.Run("cut and restore", func(t *testing.T) { testCut(t, c, ovl, tasks) })
 	})
@@ -149,6 +151,21 @@ func testOverlay(t *testing.T, c *Cluster, ovl swarmtest.Network, tasks map[*Nod
 					a.Name, b.Name, got.Hostname, got.RemoteAddr, want, swarmtest.TaskIP(tasks[a][0], ovl.ID))
 			}
 		}
+	}
+}
+
+// testCapture captures while a manager's task fetches a path from the worker's
+// task: the inner request line, which only the overlay carries (the host asks
+// for /fetch), is in the capture.
+func testCapture(t *testing.T, c *Cluster, ovl swarmtest.Network, tasks map[*Node][]swarm.Task) {
+	worker, manager := c.Workers()[0], c.Managers()[0]
+	marker := fmt.Sprintf("capture-marker-%d", time.Now().UnixNano())
+	capture := c.Capture(t)
+	target := "http://" + swarmtest.TaskIP(tasks[worker][0], ovl.ID) + "/" + marker
+	getEcho(t, manager.URL(80)+"/fetch?url="+url.QueryEscape(target))
+	frames := capture.Stop()
+	if want := "GET /" + marker + " HTTP/1.1"; !bytes.Contains(frames, []byte(want)) {
+		t.Errorf("%q not in the %d bytes captured", want, len(frames))
 	}
 }
 
