@@ -2,14 +2,18 @@
 #   make demo       build, deploy on the local single-node Swarm, stream SSE through the ingress
 #   make demo-down  remove everything the demo made
 #   make test       go vet + go test -race ./... (integration tests use the real engine)
+#   make test-cluster  the multi-node tests (TestCluster* in any package) on real
+#                   three-engine Swarms built on this machine (internal/clustertest;
+#                   root, iproute2, iptables, nsenter); not part of `make test`
 SHELL := /bin/bash
 GO ?= go
 TEST_TIMEOUT ?= 8m
+CLUSTER_TIMEOUT ?= 20m
 # -count=1: integration results depend on the engine, not only on the sources, so
 # they must not come from the test cache. Override with TESTFLAGS= for a quick loop.
 TESTFLAGS ?= -count=1
 
-.PHONY: demo demo-down test images bench clean-images
+.PHONY: demo demo-down test test-cluster images bench clean-images
 
 demo:
 	bash scripts/demo.sh up
@@ -26,6 +30,16 @@ test:
 	$(MAKE) --no-print-directory images
 	$(GO) vet ./...
 	$(GO) test -race $(TESTFLAGS) -timeout $(TEST_TIMEOUT) ./...
+
+# SWARM_INGRESS_CLUSTER=1 enables clustertest.Start, which skips otherwise; the
+# tests that use it are named TestCluster*, and only the packages that have
+# such tests are built.
+CLUSTER_PKGS = $(shell grep -rl --include='*_test.go' '^func TestCluster' . | xargs -r -n1 dirname | sort -u)
+test-cluster:
+	bash scripts/ensure-docker.sh
+	bash scripts/ensure-cluster-tools.sh
+	$(MAKE) --no-print-directory images
+	SWARM_INGRESS_CLUSTER=1 $(GO) test -race $(TESTFLAGS) -timeout $(CLUSTER_TIMEOUT) -run '^TestCluster' $(CLUSTER_PKGS)
 
 images:
 	bash scripts/go-image.sh ./internal/testbackend swarm-ingress-testbackend
