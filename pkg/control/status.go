@@ -47,3 +47,24 @@ func (e *Edge) Changed() <-chan struct{} {
 	defer e.mu.Unlock()
 	return e.changed
 }
+
+// HeldCert is one certificate an edge serves, for its admin API.
+type HeldCert struct {
+	Host     string
+	NotAfter time.Time
+}
+
+// Certs lists the certificates the edge holds, sorted by host.
+func (e *Edge) Certs() []HeldCert {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]HeldCert, 0, len(e.certs))
+	for _, h := range sortedKeys(e.certs) {
+		c := HeldCert{Host: h}
+		if leaf := e.certs[h].tls.Leaf; leaf != nil {
+			c.NotAfter = leaf.NotAfter
+		}
+		out = append(out, c)
+	}
+	return out
+}
