@@ -203,6 +203,9 @@ func (a *app) run(ctx context.Context, listen listenFunc) error {
 	s := servers{admin: served{name: "admin", srv: adminServer(a.adminHandler()), ln: lns[len(lns)-1]}}
 	ev := a.log.Info().Str(fieldVersion, version).Str("admin", lns[len(lns)-1].Addr().String())
 	if a.role == roleController {
+		// autocert offers http-01 only once HTTPHandler was asked for; the
+		// edges answer it.
+		a.certs.HTTPHandler(nil)
 		loops = append(loops, func(ctx context.Context) error { return a.control.Serve(ctx, lns[0]) }, a.pushCerts)
 		ev = ev.Str("role", "controller").Str("control", lns[0].Addr().String())
 	} else {
