@@ -13,15 +13,6 @@ import (
 // even when nothing signalled a change (a renewal autocert did on its own).
 const certsResend = time.Minute
 
-// challengeSink passes autocert's challenge answers to the edges.
-type challengeSink struct{ srv *control.Server }
-
-func (c challengeSink) Put(ctx context.Context, key string, data []byte) {
-	c.srv.PutChallenge(ctx, key, data)
-}
-
-func (c challengeSink) Delete(key string) { c.srv.DeleteChallenge(key) }
-
 // pushCerts sends the edges the certificates the manager serves, whenever
 // one is obtained, a table is published, or certsResend passed.
 func (a *app) pushCerts(ctx context.Context) error {

@@ -114,7 +114,7 @@ func newApp(cfg Config, r role, log zerolog.Logger) (*app, error) {
 		if err != nil {
 			return nil, err
 		}
-		challenges = challengeSink{a.control}
+		challenges = a.control.Challenges()
 	}
 	a.certs, err = certs.New(certs.Config{
 		DataDir:    cfg.DataDir,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/swarm-ingress/swarm-ingress/pkg/certs"
 	"github.com/swarm-ingress/swarm-ingress/pkg/route"
 )
 
@@ -243,3 +244,14 @@ func (s *Server) serveConn(ctx context.Context, c *tls.Conn) {
 		s.log.Info().Err(err).Str(fieldEdge, h.Edge).Str(fieldPeer, peer).Msg("edge disconnected")
 	}
 }
+
+// Challenges is the server as the certificate manager's challenge sink:
+// every answer autocert stores reaches the edges before the CA validates.
+func (s *Server) Challenges() certs.Challenges { return challengeSink{s} }
+
+type challengeSink struct{ s *Server }
+
+func (c challengeSink) Put(ctx context.Context, key string, data []byte) {
+	c.s.PutChallenge(ctx, key, data)
+}
+func (c challengeSink) Delete(key string) { c.s.DeleteChallenge(key) }
