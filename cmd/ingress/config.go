@@ -276,7 +276,7 @@ func (c *Config) checkControllers(values map[string]string, bad badFunc) {
 	case len(list) == 0:
 		bad(env, "is empty: an edge needs its controllers; %s", help)
 	case len(list) == 1 && !strings.Contains(list[0], ":"):
-		if !validHostname(list[0]) {
+		if !validServiceName(list[0]) {
 			bad(env, "%q is not a service name; %s", list[0], help)
 			return
 		}
@@ -332,6 +332,18 @@ func checkListenAddr(addr string) error {
 		return fmt.Errorf("host %q is neither an IP address nor a hostname", host)
 	}
 	return nil
+}
+
+// validServiceName accepts what Docker accepts for a service name (stacks
+// add "<stack>_"): letters, digits, '_', '.' and '-', starting with a letter or digit.
+func validServiceName(s string) bool {
+	for i, r := range s {
+		alnum := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if !alnum && (i == 0 || r != '_' && r != '.' && r != '-') {
+			return false
+		}
+	}
+	return s != "" && len(s) <= 63
 }
 
 func validHostname(h string) bool {
