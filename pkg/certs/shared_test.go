@@ -31,7 +31,7 @@ func TestSharedCacheAnswersWithoutRoute(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ordering.HTTPHandler(nil) // offers http-01, as when it serves port 80
+			ordering.HTTPHandler(nil)  // offers http-01, as when it serves port 80
 			answering, err := New(cfg) // same DataDir: the same cache
 			if err != nil {
 				t.Fatal(err)
