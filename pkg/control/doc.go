@@ -1,5 +1,5 @@
 // Package control is the channel between the two roles of a split
-// deployment (docs/split.md): controllers, which read Docker and obtain
+// deployment: controllers, which read Docker and obtain
 // certificates, send edges, which serve traffic without Docker, the route
 // table, the certificates (private key and chain per host) and the pending
 // ACME challenge answers. It knows them as data, never Docker.
