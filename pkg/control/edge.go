@@ -35,6 +35,8 @@ const (
 	dialTimeout = 5 * time.Second
 )
 
+var errDial = errors.New("dial")
+
 // Edge receives state from every controller it finds and keeps the newest:
 // the table with the highest version, the newest certificate of each host,
 // and the pending challenges of every connected controller.
@@ -152,9 +154,16 @@ func (e *Edge) Run(ctx context.Context) error {
 // address leaves the list, reconnecting with backoff.
 func (e *Edge) follow(ctx context.Context, l *link) {
 	wait := retryMin
+	var last string
 	for ctx.Err() == nil {
 		start := time.Now()
 		err := e.session(ctx, l)
+		if err != nil && errors.Is(err, errDial) && err.Error() != last {
+			e.log.Warn().Err(err).Str(fieldController, l.addr).Msg("cannot reach a controller; retrying")
+		}
+		if err != nil {
+			last = err.Error()
+		}
 		e.mu.Lock()
 		l.connected, l.challenges = false, nil
 		if err != nil {
@@ -188,8 +197,7 @@ func (e *Edge) session(ctx context.Context, l *link) error {
 	raw, err := e.cfg.Dial(dctx, "tcp", l.addr)
 	if err != nil {
 		cancel()
-		log.Debug().Err(err).Msg("controller unreachable")
-		return fmt.Errorf("dial: %w", err)
+		return fmt.Errorf("%w: %w", errDial, err)
 	}
 	c := tls.Client(raw, e.auth.clientConfig())
 	err = c.HandshakeContext(dctx)
