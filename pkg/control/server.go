@@ -183,10 +183,9 @@ func (s *Server) await(ctx context.Context, gen uint64, key string) {
 // TLS 1.3 handshake with a certificate signed with the same secret.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	tl := tls.NewListener(ln, s.auth.serverConfig())
-	go func() {
-		<-ctx.Done()
-		tl.Close()
-	}()
+	defer tl.Close()
+	stop := context.AfterFunc(ctx, func() { tl.Close() })
+	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
@@ -227,10 +226,7 @@ func (s *Server) serveConn(ctx context.Context, c *tls.Conn) {
 
 	ctx, cancel = context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		<-ctx.Done()
-		c.Close() // unblocks the ack reader
-	}()
+	context.AfterFunc(ctx, func() { c.Close() }) // unblocks the ack reader
 	readErr := make(chan error, 1)
 	go func() { readErr <- ss.readAcks() }()
 	err = ss.write(ctx, readErr)
