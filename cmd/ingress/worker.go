@@ -9,10 +9,10 @@ import (
 	"github.com/docker/docker/api/types/system"
 )
 
-// errWorker is what serve says on a Swarm worker.
+// errWorker is what serve and controller say on a Swarm worker.
 var errWorker = errors.New("this node is a Swarm worker: a worker's Docker API cannot list services and tasks, " +
-	"so nothing can be routed from here. Run `ingress serve` on a manager (constraint node.role == manager), " +
-	"or run `ingress controller` on the managers and `ingress edge` on every node, workers included " +
+	"so this process cannot read the cluster here. Run `ingress serve` or `ingress controller` on a manager " +
+	"(constraint node.role == manager), and `ingress edge` on every node, workers included " +
 	"(see examples/stack.yml)")
 
 // errNoSwarm is what serve says on an engine outside any Swarm.

@@ -334,3 +334,51 @@ func TestSavedState(t *testing.T) {
 		})
 	}
 }
+
+// A controller that stops talking without closing the connection (a node
+// cut off) is dropped after Silence; the edge keeps its table.
+func TestSilentControllerDropped(t *testing.T) {
+	sec := testSecret(t, "one secret for the whole cluster")
+	auth, err := newAuthority(sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	hold := make(chan struct{})
+	defer close(hold)
+	go func() {
+		c, err := tls.NewListener(ln, auth.serverConfig()).Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		var h hello
+		if readFrame(c, &h) != nil {
+			return
+		}
+		writeFrame(c, &update{Seq: 1, Full: true, Controller: "silent",
+			Table: NewTable(testTable(time.Now(), "a.example.test"), time.Now().UnixNano())})
+		<-hold // then nothing: no heartbeat, no close
+	}()
+
+	const silence = time.Second
+	start := time.Now()
+	e := startEdge(t, sec, []string{ln.Addr().String()}, func(c *EdgeConfig) { c.Silence = silence })
+	waitEdge(t, e.Edge, "the silent controller's state", hasHost(e.Edge, "a.example.test"))
+	waitEdge(t, e.Edge, "the silent controller dropped", func() bool {
+		st := e.Status()
+		return len(st.Controllers) == 1 && !st.Controllers[0].Connected && st.Controllers[0].Error != ""
+	})
+	// Dropped no sooner than Silence after the state arrived (no upper bound:
+	// the machine may be slow).
+	if d := time.Since(start); d < silence {
+		t.Errorf("dropped after %v, before the %v of silence", d, silence)
+	}
+	if !hasHost(e.Edge, "a.example.test")() {
+		t.Error("the edge dropped its table with the controller")
+	}
+}
