@@ -15,9 +15,9 @@ import (
 // getCertificate serves a handshake: a TLS-ALPN-01 validation gets its token
 // certificate from autocert or the cache whatever the table says (another
 // instance sharing the cache may be the one ordering; autocert never orders
-// for such a handshake), a name covered by a user certificate gets that, a name of a
-// tls=auto route gets its ACME certificate (waiting for an order in progress),
-// and any other name is refused without contacting the CA.
+// for such a handshake), a name covered by a user certificate gets that, a
+// name of a tls=auto route gets its ACME certificate (waiting for an order in
+// progress), and any other name is refused without contacting the CA.
 func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	ctx := hello.Context()
 	if ctx == nil {
