@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"time"
 
 	"github.com/swarm-ingress/swarm-ingress/pkg/certs"
@@ -38,6 +37,3 @@ func edgeCerts(served []certs.Served) []control.Cert {
 	}
 	return out
 }
-
-// hostname names this controller for the edges' status.
-func hostname() (string, error) { return os.Hostname() }

@@ -105,10 +105,8 @@ func newApp(cfg Config, r role, log zerolog.Logger) (*app, error) {
 	a.store, _ = cache.(*swarmcache.Store)
 	var challenges certs.Challenges
 	if r == roleController {
-		name, _ := hostname()
 		a.control, err = control.NewServer(control.ServerConfig{
 			Secret: cfg.ControlSecret,
-			Name:   name,
 			Logger: log.With().Str("component", "control").Logger(),
 		})
 		if err != nil {
