@@ -27,7 +27,7 @@ COPY --from=build --chown=65532:65532 /rootfs/ /
 #   (not with network_mode: host; run as root there).
 # - The Docker socket (/var/run/docker.sock, mounted read-only) is usually
 #   root:docker 0660. The process needs that group: run the service with
-#   `user: "65532:<gid of the socket>"` (see examples/stack.yml; the gid is
+#   `user: "65532:<gid of the socket>"` (see examples/serve-stack.yml; the gid is
 #   `stat -c %g /var/run/docker.sock` on the node), or as root (`user: "0"`).
 USER 65532:65532
 

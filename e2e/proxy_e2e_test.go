@@ -86,7 +86,7 @@ func TestProxyE2E(t *testing.T) {
 	})
 }
 
-// startIngress runs the ingress image the way examples/stack.yml does and
+// startIngress runs the ingress image the way examples/serve-stack.yml does and
 // returns its published base URL and service ID.
 func startIngress(t *testing.T, rig *swarmtest.Rig, net swarmtest.Network) (string, string) {
 	t.Helper()

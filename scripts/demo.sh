@@ -2,7 +2,7 @@
 # demo.sh up|down: the local demo behind `make demo` / `make demo-down`.
 #
 # up:   builds the ingress image (from ./Dockerfile) and the SSE demo image, creates
-#       an attachable overlay network, deploys examples/stack.yml and
+#       an attachable overlay network, deploys examples/serve-stack.yml and
 #       examples/sse-demo/stack.yml as two stacks, waits until the route answers and
 #       prints live events streamed through the ingress, one line per event as it
 #       arrives.
@@ -74,7 +74,7 @@ up() {
 	INGRESS_IMAGE="$ingress_image" DOCKER_GID="$gid" EDGE_NETWORK="$network" \
 		INGRESS_CACHE=dir INGRESS_CACHE_SECRET="$secret" \
 		INGRESS_HTTP_PORT="$http_port" INGRESS_HTTPS_PORT="$https_port" \
-		docker stack deploy --resolve-image never --compose-file examples/stack.yml "$ingress_stack" >/dev/null
+		docker stack deploy --resolve-image never --compose-file examples/serve-stack.yml "$ingress_stack" >/dev/null
 	log "deploying the SSE demo (2 replicas, labels ingress.host=$host ingress.upstream=tasks)"
 	SSE_DEMO_IMAGE="$sse_image" EDGE_NETWORK="$network" \
 		docker stack deploy --resolve-image never --compose-file examples/sse-demo/stack.yml "$sse_stack" >/dev/null

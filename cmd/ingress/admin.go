@@ -4,35 +4,72 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/swarm-ingress/swarm-ingress/pkg/certs"
+	"github.com/swarm-ingress/swarm-ingress/pkg/route"
 )
+
+// admin is what the admin listener reports; every role fills it in.
+type admin struct {
+	registry *prometheus.Registry
+	log      zerolog.Logger
+	ready    func() (bool, any)    // ready, and a detail: a string is sent as plain text, anything else as JSON (nil: "ready" or "no route table yet")
+	table    func() *route.Table   // the table in use (nil before the first)
+	certs    func() []certs.Status // the certificates served
+}
 
 // adminHandler serves the admin listener: health, readiness, metrics, the
 // route and certificate APIs and the status page.
 func (a *app) adminHandler() http.Handler {
+	return admin{
+		registry: a.registry, log: a.log,
+		ready: func() (bool, any) {
+			if t := a.table.Load(); !a.ready.Load() && t != nil && t.Partial {
+				return false, "serving the routes file only: the Swarm services are not read yet (is Docker reachable?)"
+			}
+			return a.ready.Load(), nil
+		},
+		table: a.table.Load, certs: a.certs.Status,
+	}.handler()
+}
+
+func (ad admin) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		plain(w, http.StatusOK, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !a.ready.Load() {
-			msg := "no route table yet"
-			if t := a.table.Load(); t != nil && t.Partial {
-				msg = "serving the routes file only: the Swarm services are not read yet (is Docker reachable?)"
-			}
-			plain(w, http.StatusServiceUnavailable, msg)
-			return
+		ready, detail := ad.ready()
+		code := http.StatusOK
+		if !ready {
+			code = http.StatusServiceUnavailable
 		}
-		plain(w, http.StatusOK, "ready")
+		switch msg, isText := detail.(string); {
+		case isText:
+			plain(w, code, msg)
+		case detail != nil:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(code)
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			enc.Encode(detail)
+		case ready:
+			plain(w, code, "ready")
+		default:
+			plain(w, code, "no route table yet")
+		}
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(ad.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /api/routes", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, a.table.Load().View())
+		writeJSON(w, ad.table().View())
 	})
 	mux.HandleFunc("GET /api/certs", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, a.certs.Status())
+		writeJSON(w, ad.certs())
 	})
-	mux.HandleFunc("GET /{$}", a.statusPage)
+	mux.HandleFunc("GET /{$}", ad.statusPage)
 	return mux
 }
 

@@ -27,7 +27,7 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 	if len(rest) > 0 {
 		return fmt.Errorf("unexpected arguments %q", rest)
 	}
-	cfg, err := parseConfig(values, false)
+	cfg, err := parseConfig(values, roleCheck)
 	if err != nil {
 		return err
 	}

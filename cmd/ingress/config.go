@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/swarm-ingress/swarm-ingress/pkg/certs"
+	"github.com/swarm-ingress/swarm-ingress/pkg/control"
 )
 
 // Config holds every setting of SPEC.md, validated.
@@ -32,6 +33,9 @@ type Config struct {
 	CertsDir       string
 	Cache          string // "dir" or "swarm"
 	CacheKeyFile   string
+	ControlAddr    string          // controller: the channel's listener; edge: its port is the controllers'
+	Controllers    control.Locator // edge: where the controllers are
+	ControlSecret  *control.Secret // controller and edge
 	TrustedProxies []netip.Prefix
 	ShutdownGrace  time.Duration
 	LogLevel       zerolog.Level
@@ -57,6 +61,9 @@ var settings = []setting{
 	{"INGRESS_CERTS_DIR", "", "user-supplied <name>.crt + <name>.key pairs"},
 	{"INGRESS_CACHE", "dir", "ACME cache: dir (in INGRESS_DATA_DIR) or swarm (Swarm configs, encrypted)"},
 	{"INGRESS_CACHE_KEY_FILE", "/run/secrets/ingress-cache-key", "with INGRESS_CACHE=swarm: file holding the 32-byte key"},
+	{"INGRESS_CONTROL_ADDR", ":8443", "controller: listener of the control channel edges connect to (overlay network only, never published); edge: its port is the controllers' port"},
+	{"INGRESS_CONTROLLER", "", "edge: the controller service's name (resolved as tasks.<name> on Swarm's DNS), or a comma-separated list of host:port"},
+	{"INGRESS_CONTROL_SECRET_FILE", "/run/secrets/ingress-control", "controller and edge: file of the shared secret that authenticates and encrypts the control channel"},
 	{"INGRESS_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is believed"},
 	{"INGRESS_SHUTDOWN_GRACE", "30s", "drain time on SIGTERM"},
 	{"INGRESS_LOG_LEVEL", "info", "debug, info, warn or error"},
@@ -99,11 +106,20 @@ func lookup(getenv func(string) string, key string) (string, bool) {
 	return v, v != ""
 }
 
-// parseConfig validates the settings and reports all problems at once, each
-// naming the setting and what to do. With serve false (for `ingress check`),
-// the settings only serving uses (listeners, ACME, directories, cache) are not
-// checked, so check runs anywhere.
-func parseConfig(values map[string]string, serve bool) (Config, error) {
+// role is the command whose settings are validated: each checks only the
+// settings it uses.
+type role int
+
+const (
+	roleCheck      role = iota // `ingress check`: no listener, no ACME, no directory
+	roleServe                  // everything in one process
+	roleController             // Docker, ACME and the control channel; no public listener
+	roleEdge                   // public listeners fed by the control channel; no Docker, no ACME
+)
+
+// parseConfig validates the settings r uses and reports all problems at
+// once, each naming the setting and what to do.
+func parseConfig(values map[string]string, r role) (Config, error) {
 	var errs []error
 	bad := func(env, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s=%q: %s", env, values[env], fmt.Sprintf(format, a...)))
@@ -122,18 +138,21 @@ func parseConfig(values map[string]string, serve bool) (Config, error) {
 		CertsDir:     values["INGRESS_CERTS_DIR"],
 		Cache:        values["INGRESS_CACHE"],
 		CacheKeyFile: values["INGRESS_CACHE_KEY_FILE"],
+		ControlAddr:  values["INGRESS_CONTROL_ADDR"],
 		LogFormat:    values["INGRESS_LOG_FORMAT"],
 	}
 
-	if c.RoutesFile != "" {
-		if fi, err := os.Stat(c.RoutesFile); err != nil {
-			bad("INGRESS_ROUTES_FILE", "%v; mount the file (e.g. as a Swarm config) or unset the variable", err)
-		} else if fi.IsDir() {
-			bad("INGRESS_ROUTES_FILE", "is a directory; name the YAML file itself")
+	if r != roleEdge {
+		if c.RoutesFile != "" {
+			if fi, err := os.Stat(c.RoutesFile); err != nil {
+				bad("INGRESS_ROUTES_FILE", "%v; mount the file (e.g. as a Swarm config) or unset the variable", err)
+			} else if fi.IsDir() {
+				bad("INGRESS_ROUTES_FILE", "is a directory; name the YAML file itself")
+			}
 		}
-	}
-	if c.LabelPrefix == "" || !strings.HasSuffix(c.LabelPrefix, ".") || strings.ContainsAny(c.LabelPrefix, " \t=") {
-		bad("INGRESS_LABEL_PREFIX", "must be a label prefix ending in a dot, e.g. \"ingress.\"")
+		if c.LabelPrefix == "" || !strings.HasSuffix(c.LabelPrefix, ".") || strings.ContainsAny(c.LabelPrefix, " \t=") {
+			bad("INGRESS_LABEL_PREFIX", "must be a label prefix ending in a dot, e.g. \"ingress.\"")
+		}
 	}
 	switch lvl := strings.ToLower(values["INGRESS_LOG_LEVEL"]); lvl {
 	case "debug", "info", "warn", "error":
@@ -144,22 +163,35 @@ func parseConfig(values map[string]string, serve bool) (Config, error) {
 	if c.LogFormat != "json" && c.LogFormat != "console" {
 		bad("INGRESS_LOG_FORMAT", "must be json or console")
 	}
-	if serve {
-		if err := c.checkServing(values, bad); err != nil {
-			errs = append(errs, err)
-		}
+	switch r {
+	case roleServe:
+		c.checkListeners(values, bad, "INGRESS_HTTP_ADDR", "INGRESS_HTTPS_ADDR", "INGRESS_ADMIN_ADDR")
+		c.checkProxy(values, bad)
+		errs = append(errs, c.checkACME(bad))
+	case roleController:
+		c.checkListeners(values, bad, "INGRESS_CONTROL_ADDR", "INGRESS_ADMIN_ADDR")
+		c.checkShutdown(values, bad)
+		errs = append(errs, c.checkACME(bad))
+		errs = append(errs, c.checkSecret(values))
+	case roleEdge:
+		c.checkListeners(values, bad, "INGRESS_HTTP_ADDR", "INGRESS_HTTPS_ADDR", "INGRESS_ADMIN_ADDR")
+		c.checkProxy(values, bad)
+		errs = append(errs, c.checkSecret(values))
+		c.checkControllers(values, bad)
+		errs = append(errs, checkDataDir(c.DataDir))
 	}
-	if len(errs) > 0 {
-		return c, fmt.Errorf("invalid settings (nothing was started):\n%w", errors.Join(errs...))
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("invalid settings (nothing was started):\n%w", err)
 	}
 	return c, nil
 }
 
-// checkServing validates, and fills in, the settings only `serve` uses. It
-// returns the certificate settings' problems; the others go through bad.
-func (c *Config) checkServing(values map[string]string, bad func(env, format string, a ...any)) error {
+type badFunc func(env, format string, a ...any)
+
+// checkListeners validates listen addresses, each its own.
+func (c *Config) checkListeners(values map[string]string, bad badFunc, envs ...string) {
 	addrs := map[string]string{}
-	for _, env := range []string{"INGRESS_HTTP_ADDR", "INGRESS_HTTPS_ADDR", "INGRESS_ADMIN_ADDR"} {
+	for _, env := range envs {
 		if err := checkListenAddr(values[env]); err != nil {
 			bad(env, "%v; use host:port, e.g. \":80\" or \"127.0.0.1:8080\"", err)
 			continue
@@ -169,12 +201,14 @@ func (c *Config) checkServing(values map[string]string, bad func(env, format str
 		}
 		addrs[values[env]] = env
 	}
+}
 
+// checkACME validates the settings of certificate issuance. It returns the
+// certificate settings' problems; the others go through bad.
+func (c *Config) checkACME(bad badFunc) error {
 	if c.ACMEEmail != "" && !strings.Contains(c.ACMEEmail, "@") {
 		bad("INGRESS_ACME_EMAIL", "is not an e-mail address; set a contact like ops@example.com or unset it")
 	}
-	// The certificate settings are checked by the package that uses them.
-	certsErr := certs.Config{CA: c.ACMECA, CARoots: c.ACMECARoots, DataDir: c.DataDir, CertsDir: c.CertsDir}.Check()
 	switch c.Cache {
 	case "dir":
 	case "swarm":
@@ -184,7 +218,12 @@ func (c *Config) checkServing(values map[string]string, bad func(env, format str
 	default:
 		bad("INGRESS_CACHE", "must be dir or swarm")
 	}
+	// The certificate settings are checked by the package that uses them.
+	return certs.Config{CA: c.ACMECA, CARoots: c.ACMECARoots, DataDir: c.DataDir, CertsDir: c.CertsDir}.Check()
+}
 
+// checkProxy validates the settings of the public listeners.
+func (c *Config) checkProxy(values map[string]string, bad badFunc) {
 	for _, s := range splitList(values["INGRESS_TRUSTED_PROXIES"]) {
 		p, err := parsePrefix(s)
 		if err != nil {
@@ -193,12 +232,70 @@ func (c *Config) checkServing(values map[string]string, bad func(env, format str
 		}
 		c.TrustedProxies = append(c.TrustedProxies, p)
 	}
+	c.checkShutdown(values, bad)
+}
+
+func (c *Config) checkShutdown(values map[string]string, bad badFunc) {
 	grace, err := time.ParseDuration(values["INGRESS_SHUTDOWN_GRACE"])
 	if err != nil || grace < 0 {
 		bad("INGRESS_SHUTDOWN_GRACE", "must be a duration like 30s or 2m")
 	}
 	c.ShutdownGrace = grace
-	return certsErr
+}
+
+// checkSecret loads the control channel's secret; its error names the setting.
+func (c *Config) checkSecret(values map[string]string) error {
+	s, err := control.LoadSecret(values["INGRESS_CONTROL_SECRET_FILE"], "INGRESS_CONTROL_SECRET_FILE")
+	c.ControlSecret = s
+	return err
+}
+
+// checkDataDir makes sure the edge can keep its state in dir.
+func checkDataDir(dir string) error {
+	if dir == "" {
+		return errors.New("INGRESS_DATA_DIR is empty: set it to a writable directory where the edge keeps its last state")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("INGRESS_DATA_DIR %q: %w (mount a writable volume there)", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return fmt.Errorf("INGRESS_DATA_DIR %q is not writable: %w (mount a writable volume there)", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// checkControllers reads INGRESS_CONTROLLER: a Swarm service name, resolved
+// on Swarm's DNS with the port of INGRESS_CONTROL_ADDR, or host:port pairs.
+func (c *Config) checkControllers(values map[string]string, bad badFunc) {
+	const env = "INGRESS_CONTROLLER"
+	list := splitList(values[env])
+	const help = "set the controller service's name (e.g. ingress_controller) or host:port addresses"
+	switch {
+	case len(list) == 0:
+		bad(env, "is empty: an edge needs its controllers; %s", help)
+	case len(list) == 1 && !strings.Contains(list[0], ":"):
+		if !validServiceName(list[0]) {
+			bad(env, "%q is not a service name; %s", list[0], help)
+			return
+		}
+		_, port, err := net.SplitHostPort(c.ControlAddr)
+		n, perr := strconv.ParseUint(port, 10, 16)
+		if err != nil || perr != nil || n == 0 {
+			bad("INGRESS_CONTROL_ADDR", "must end in the controllers' port (e.g. \":8443\") when INGRESS_CONTROLLER names a service")
+			return
+		}
+		c.Controllers = control.DNS(nil, list[0], uint16(n))
+	default:
+		for _, a := range list {
+			if host, port, err := net.SplitHostPort(a); err != nil || host == "" || port == "" {
+				bad(env, "%q is not host:port; %s", a, help)
+				return
+			}
+		}
+		c.Controllers = control.Static(list...)
+	}
 }
 
 func splitList(s string) []string {
@@ -235,6 +332,18 @@ func checkListenAddr(addr string) error {
 		return fmt.Errorf("host %q is neither an IP address nor a hostname", host)
 	}
 	return nil
+}
+
+// validServiceName accepts what Docker accepts for a service name (stacks
+// add "<stack>_"): letters, digits, '_', '.' and '-', starting with a letter or digit.
+func validServiceName(s string) bool {
+	for i, r := range s {
+		alnum := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if !alnum && (i == 0 || r != '_' && r != '.' && r != '-') {
+			return false
+		}
+	}
+	return s != "" && len(s) <= 63
 }
 
 func validHostname(h string) bool {

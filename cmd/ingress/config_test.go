@@ -26,7 +26,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := parseConfig(values, true)
+	c, err := parseConfig(values, roleServe)
 	if err != nil {
 		t.Fatalf("defaults must be valid: %v", err)
 	}
@@ -45,7 +45,7 @@ func TestConfigFlagsOverrideEnv(t *testing.T) {
 	if err != nil || len(rest) != 0 {
 		t.Fatal(err, rest)
 	}
-	c, err := parseConfig(values, true)
+	c, err := parseConfig(values, roleServe)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = parseConfig(values, true)
+			_, err = parseConfig(values, roleServe)
 			if err == nil {
 				t.Fatal("invalid settings were accepted")
 			}
@@ -114,7 +114,7 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 
 func TestCheckIgnoresServeOnlySettings(t *testing.T) {
 	values, _, _ := loadSettings("test", nil, env(t, "INGRESS_HTTP_ADDR", "nonsense", "INGRESS_DATA_DIR", "/proc/x"), new(bytes.Buffer))
-	if _, err := parseConfig(values, false); err != nil {
+	if _, err := parseConfig(values, roleCheck); err != nil {
 		t.Fatalf("check must not validate listeners or the data dir: %v", err)
 	}
 }

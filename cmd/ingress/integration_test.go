@@ -51,6 +51,7 @@ func buildIngress(t *testing.T) string {
 
 // ingressProc is the real ingress binary running with loopback listeners.
 type ingressProc struct {
+	role               string // the command: "serve" when empty
 	http, https, admin string
 	cmd                *exec.Cmd
 	logs               *syncbuf.Buffer
@@ -74,7 +75,11 @@ func startIngress(t *testing.T, prefix []string, env ...string) *ingressProc {
 
 func (p *ingressProc) start(t *testing.T, prefix []string, env ...string) *ingressProc {
 	t.Helper()
-	args := append(append([]string{}, prefix...), buildIngress(t), "serve")
+	role := p.role
+	if role == "" {
+		role = "serve"
+	}
+	args := append(append([]string{}, prefix...), buildIngress(t), role)
 	p.cmd = exec.Command(args[0], args[1:]...)
 	p.cmd.Env = append(os.Environ(),
 		"INGRESS_HTTP_ADDR="+p.http, "INGRESS_HTTPS_ADDR="+p.https, "INGRESS_ADMIN_ADDR="+p.admin,

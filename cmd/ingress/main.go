@@ -33,9 +33,14 @@ func main() {
 	}
 }
 
-const usage = `usage: ingress [serve|check|healthcheck|version] [flags]
+const usage = `usage: ingress [serve|controller|edge|check|healthcheck|version] [flags]
 
-  serve        run the ingress (the default)
+  serve        run the ingress in one process (the default): a one-node
+               cluster, or managers only
+  controller   on managers: read Docker, obtain certificates and send them
+               with the route table to the edges; no public port
+  edge         on every node: serve HTTP and HTTPS from what the controllers
+               send; no Docker socket
   check        print the route table and every label error; exit 1 on any error
   healthcheck  exit 0 when the local admin /readyz answers 200
   version      print the version
@@ -54,6 +59,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd {
 	case "serve":
 		return runServe(ctx, args, getenv, stderr, stdout)
+	case "controller":
+		return runController(ctx, args, getenv, stderr, stdout)
+	case "edge":
+		return runEdge(ctx, args, getenv, stderr, stdout)
 	case "check":
 		return runCheck(ctx, args, getenv, stdout, stderr)
 	case "healthcheck":

@@ -7,17 +7,16 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"sync/atomic"
-	"time"
 
+	"github.com/docker/docker/client"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/swarm-ingress/swarm-ingress/pkg/certs"
 	"github.com/swarm-ingress/swarm-ingress/pkg/certs/swarmcache"
+	"github.com/swarm-ingress/swarm-ingress/pkg/control"
 	"github.com/swarm-ingress/swarm-ingress/pkg/discovery"
 	"github.com/swarm-ingress/swarm-ingress/pkg/proxy"
 	"github.com/swarm-ingress/swarm-ingress/pkg/route"
@@ -30,10 +29,23 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	return serveWith(ctx, args, getenv, stderr, stdout, net.Listen)
 }
 
+func runController(ctx context.Context, args []string, getenv func(string) string, stderr, stdout io.Writer) error {
+	return appWith(ctx, roleController, args, getenv, stderr, stdout, net.Listen)
+}
+
 // serveWith is runServe with the listen function injected: settings and every
 // component are checked before anything binds.
 func serveWith(ctx context.Context, args []string, getenv func(string) string, stderr, stdout io.Writer, listen listenFunc) error {
-	values, rest, err := loadSettings("ingress serve", args, getenv, stderr)
+	return appWith(ctx, roleServe, args, getenv, stderr, stdout, listen)
+}
+
+// appWith runs `ingress serve` or `ingress controller`, the roles that read Docker.
+func appWith(ctx context.Context, r role, args []string, getenv func(string) string, stderr, stdout io.Writer, listen listenFunc) error {
+	name := "ingress serve"
+	if r == roleController {
+		name = "ingress controller"
+	}
+	values, rest, err := loadSettings(name, args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
@@ -43,48 +55,65 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 	if len(rest) > 0 {
 		return fmt.Errorf("unexpected arguments %q; settings are flags like --ingress-http-addr=:80", rest)
 	}
-	cfg, err := parseConfig(values, true)
+	cfg, err := parseConfig(values, r)
 	if err != nil {
 		return err
 	}
 	logs := newLogBuffer(stdout)
 	defer logs.Close()
 	log := newLogger(cfg, logs)
-	a, err := newApp(cfg, log)
+	a, err := newApp(cfg, r, log)
 	if err != nil {
 		return err
 	}
 	return a.run(ctx, listen)
 }
 
-// app is one running ingress: discovery feeding the proxy and the
-// certificate manager, and the three listeners.
+// app is one running ingress that reads Docker: discovery feeding the
+// certificate manager and either the proxy (serve) or the control channel
+// (controller).
 type app struct {
 	cfg      Config
+	role     role
 	log      zerolog.Logger
 	registry *prometheus.Registry
+	docker   *client.Client
 	watcher  *discovery.Watcher
-	proxy    *proxy.Handler
+	proxy    *proxy.Handler  // serve only
+	control  *control.Server // controller only
 	certs    *certs.Manager
 	store    *swarmcache.Store           // with INGRESS_CACHE=swarm, else nil
 	table    atomic.Pointer[route.Table] // last published table, for the admin API
 	ready    atomic.Bool                 // the first complete table (Swarm read) was built
+	kicked   chan struct{}               // cap 1: a table was published (the controller re-sends certificates)
 }
 
 // newApp builds every component; nothing listens yet. A component that
 // refuses its configuration (say, an unusable cache key) fails here.
-func newApp(cfg Config, log zerolog.Logger) (*app, error) {
-	a := &app{cfg: cfg, log: log, registry: newRegistry()}
+func newApp(cfg Config, r role, log zerolog.Logger) (*app, error) {
+	a := &app{cfg: cfg, role: r, log: log, registry: newRegistry(), kicked: make(chan struct{}, 1)}
 
 	docker, err := discovery.NewClient()
 	if err != nil {
 		return nil, fmt.Errorf("docker client (check DOCKER_HOST): %w", err)
 	}
+	a.docker = docker
 	cache, locker, err := newCache(cfg, docker, log)
 	if err != nil {
 		return nil, err
 	}
 	a.store, _ = cache.(*swarmcache.Store)
+	var challenges certs.Challenges
+	if r == roleController {
+		a.control, err = control.NewServer(control.ServerConfig{
+			Secret: cfg.ControlSecret,
+			Logger: log.With().Str("component", "control").Logger(),
+		})
+		if err != nil {
+			return nil, err
+		}
+		challenges = a.control.Challenges()
+	}
 	a.certs, err = certs.New(certs.Config{
 		DataDir:    cfg.DataDir,
 		CertsDir:   cfg.CertsDir,
@@ -93,17 +122,20 @@ func newApp(cfg Config, log zerolog.Logger) (*app, error) {
 		Email:      cfg.ACMEEmail,
 		Cache:      cache,
 		Locker:     locker,
+		Challenges: challenges,
 		Logger:     log.With().Str("component", "certs").Logger(),
 		Registerer: a.registry,
 	})
 	if err != nil {
 		return nil, err
 	}
-	a.proxy = proxy.New(proxy.Config{
-		Logger:         log.With().Str("component", "proxy").Logger(),
-		Registerer:     a.registry,
-		TrustedProxies: cfg.TrustedProxies,
-	})
+	if r == roleServe {
+		a.proxy = proxy.New(proxy.Config{
+			Logger:         log.With().Str("component", "proxy").Logger(),
+			Registerer:     a.registry,
+			TrustedProxies: cfg.TrustedProxies,
+		})
+	}
 	a.watcher, err = discovery.NewWatcher(discovery.Config{
 		Docker:      docker,
 		LabelPrefix: cfg.LabelPrefix,
@@ -127,72 +159,68 @@ func newRegistry() *prometheus.Registry {
 
 // publish hands a new table to every reader. Each stores it atomically.
 func (a *app) publish(t *route.Table) {
-	a.proxy.SetTable(t)
+	if a.proxy != nil {
+		a.proxy.SetTable(t)
+	}
+	if a.control != nil {
+		a.control.SetTable(t)
+	}
 	a.certs.SetTable(t)
 	a.table.Store(t)
 	if !t.Partial {
 		a.ready.Store(true)
 	}
+	select {
+	case a.kicked <- struct{}{}:
+	default:
+	}
 }
 
 // run binds the listeners (all or none), serves until ctx ends, then drains.
 func (a *app) run(ctx context.Context, listen listenFunc) error {
-	lns, err := bindAll(listen, a.cfg.HTTPAddr, a.cfg.HTTPSAddr, a.cfg.AdminAddr)
+	addrs := []string{a.cfg.HTTPAddr, a.cfg.HTTPSAddr, a.cfg.AdminAddr}
+	if a.role == roleController {
+		addrs = []string{a.cfg.ControlAddr, a.cfg.AdminAddr}
+	}
+	lns, err := bindAll(listen, addrs...)
 	if err != nil {
 		return err
 	}
-	httpLn, httpsLn, adminLn := lns[0], lns[1], lns[2]
-
-	httpSrv := proxy.NewServer(a.cfg.HTTPAddr, a.certs.HTTPHandler(a.proxy), nil, a.log)
-	httpsSrv := proxy.NewServer(a.cfg.HTTPSAddr, a.proxy, a.certs.TLSConfig(), a.log)
-	adminSrv := &http.Server{Handler: a.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
-	a.log.Info().Str(fieldVersion, version).Str("http", httpLn.Addr().String()).
-		Str("https", httpsLn.Addr().String()).Str("admin", adminLn.Addr().String()).Msg("ingress started")
-
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serveErr("http", httpSrv.Serve(httpLn)) })
-	g.Go(func() error { return serveErr("https", httpsSrv.ServeTLS(httpsLn, "", "")) })
-	g.Go(func() error { return serveErr("admin", adminSrv.Serve(adminLn)) })
-	g.Go(func() error { return a.watcher.Run(gctx) })
-	g.Go(func() error { return a.certs.Run(gctx) })
-	if a.store != nil {
-		g.Go(func() error { return a.pruneCache(gctx, a.store) })
-	}
-	g.Go(func() error {
-		<-gctx.Done()
-		a.log.Info().Dur("grace", a.cfg.ShutdownGrace).Msg("shutting down: draining requests and streams")
-		// A fresh context: gctx is already cancelled.
-		err := a.proxy.Shutdown(context.Background(), a.cfg.ShutdownGrace, httpSrv, httpsSrv)
-		adminSrv.Close()
-		return err
-	})
-	err = g.Wait()
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	a.log.Info().Msg("stopped")
-	return nil
-}
-
-func serveErr(name string, err error) error {
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return fmt.Errorf("%s listener: %w", name, err)
-}
-
-// bindAll binds every address or none: on any failure it closes what it bound.
-func bindAll(listen listenFunc, addrs ...string) ([]net.Listener, error) {
-	lns := make([]net.Listener, 0, len(addrs))
-	for _, addr := range addrs {
-		ln, err := listen("tcp", addr)
-		if err != nil {
-			for _, l := range lns {
-				l.Close()
-			}
-			return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	loops := []func(context.Context) error{a.certs.Run}
+	if werr := a.checkManager(ctx); werr != nil {
+		a.log.Error().Err(werr).Msg("cannot read the cluster from this node")
+		a.table.Store(route.New(route.Snapshot{Errors: []route.Error{{Error: werr.Error()}}}))
+		if a.role == roleController {
+			closeAll(lns)
+			return werr
 		}
-		lns = append(lns, ln)
+	} else {
+		loops = append(loops, a.watcher.Run)
 	}
-	return lns, nil
+	if a.store != nil {
+		loops = append(loops, func(ctx context.Context) error { return a.pruneCache(ctx, a.store) })
+	}
+	s := servers{admin: served{name: "admin", srv: adminServer(a.adminHandler()), ln: lns[len(lns)-1]}}
+	ev := a.log.Info().Str(fieldVersion, version).Str("admin", lns[len(lns)-1].Addr().String())
+	if a.role == roleController {
+		// autocert offers http-01 only once HTTPHandler was asked for; the
+		// edges answer it.
+		a.certs.HTTPHandler(nil)
+		loops = append(loops, func(ctx context.Context) error { return a.control.Serve(ctx, lns[0]) }, a.pushCerts)
+		ev = ev.Str("role", "controller").Str("control", lns[0].Addr().String())
+	} else {
+		s.public = []served{
+			{name: "http", srv: proxy.NewServer(a.cfg.HTTPAddr, a.certs.HTTPHandler(a.proxy), nil, a.log), ln: lns[0]},
+			{name: "https", srv: proxy.NewServer(a.cfg.HTTPSAddr, a.proxy, a.certs.TLSConfig(), a.log), ln: lns[1], tls: true},
+		}
+		ev = ev.Str("role", "serve").Str("http", lns[0].Addr().String()).Str("https", lns[1].Addr().String())
+	}
+	ev.Msg("ingress started")
+	return s.run(ctx, a.log, a.cfg.ShutdownGrace, a.proxy, loops...)
+}
+
+func closeAll(lns []net.Listener) {
+	for _, l := range lns {
+		l.Close()
+	}
 }

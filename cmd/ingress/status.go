@@ -36,10 +36,11 @@ type statusData struct {
 }
 
 // statusPage renders the same data as /api/routes and /api/certs for humans.
-func (a *app) statusPage(w http.ResponseWriter, r *http.Request) {
-	data := statusData{Version: version, Ready: a.ready.Load(), Table: a.table.Load().View(), Certs: a.certs.Status()}
+func (ad admin) statusPage(w http.ResponseWriter, r *http.Request) {
+	ready, _ := ad.ready()
+	data := statusData{Version: version, Ready: ready, Table: ad.table().View(), Certs: ad.certs()}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := statusTmpl.Execute(w, data); err != nil {
-		a.log.Error().Err(err).Msg("render status page")
+		ad.log.Error().Err(err).Msg("render status page")
 	}
 }

@@ -15,7 +15,7 @@ import (
 
 // TestIngressImage checks what the Dockerfile promises: a non-root numeric
 // user, the healthcheck, ports and volume; that the image, run as a Swarm
-// service the way examples/stack.yml runs it (uid 65532 with the socket's
+// service the way examples/serve-stack.yml runs it (uid 65532 with the socket's
 // group, host-mode port), binds :80 without root and becomes healthy, which
 // needs the Docker socket to be readable; and that it routes a labelled
 // backend and streams its SSE events through, one by one.

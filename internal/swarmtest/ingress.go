@@ -23,7 +23,7 @@ type Ingress struct {
 	HTTPS     string // host:port of its HTTPS listener on loopback
 }
 
-// Ingress runs the ingress image as a Swarm service the way examples/stack.yml
+// Ingress runs the ingress image as a Swarm service the way examples/serve-stack.yml
 // does: uid 65532 with the Docker socket's group, the socket mounted, ports 80
 // and 443 published in host mode (on free ports), INGRESS_SHUTDOWN_GRACE=1s.
 // It returns once the HTTP listener answers (404 for an unknown host).

@@ -58,6 +58,7 @@ type Config struct {
 	Email      string                // optional ACME contact
 	Cache      autocert.Cache        // nil: a directory cache in DataDir
 	Locker     Locker                // nil: issuance is locked within this process only
+	Challenges Challenges            // nil: challenge answers stay in the cache
 	Logger     zerolog.Logger        // default disabled
 	Registerer prometheus.Registerer // nil: no metrics
 
@@ -144,7 +145,7 @@ func New(cfg Config) (*Manager, error) {
 	}
 	m.files.Store(files)
 	m.logFiles(files)
-	m.cache = &loggingCache{next: cache, log: cfg.Logger, stored: m.stored}
+	m.cache = &loggingCache{next: cache, log: cfg.Logger, stored: m.stored, challenges: cfg.Challenges}
 	client.Transport = &guard{next: client.Transport, allow: m.orderable}
 	m.acme = &autocert.Manager{
 		Prompt:     autocert.AcceptTOS,
@@ -282,12 +283,18 @@ func (m *Manager) TLSConfig() *tls.Config {
 
 // HTTPHandler answers HTTP-01 challenges and passes every other request to
 // fallback (nil: 404). It also enables the http-01 challenge type, which
-// autocert tries after tls-alpn-01.
+// autocert tries after tls-alpn-01. A token the cache holds is answered
+// before the host policy is asked (see answerHTTP01).
 func (m *Manager) HTTPHandler(fallback http.Handler) http.Handler {
 	if fallback == nil {
 		fallback = http.NotFoundHandler()
 	}
-	return m.acme.HTTPHandler(fallback)
+	h := m.acme.HTTPHandler(fallback)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !m.answerHTTP01(w, r) {
+			h.ServeHTTP(w, r)
+		}
+	})
 }
 
 // shutdownWait is how long Run waits, once ctx ends, for orders in

@@ -62,7 +62,7 @@ func tasksLabels(name string) map[string]string {
 	}
 }
 
-// startIngress runs the ingress image on network net as examples/stack.yml
+// startIngress runs the ingress image on network net as examples/serve-stack.yml
 // does and returns its base URL on loopback once it answers.
 func startIngress(b *testing.B, rig *swarmtest.Rig, img string, net swarmtest.Network) string {
 	b.Helper()

@@ -130,7 +130,7 @@ func (l *loop) build(start time.Time, lvl level) {
 	errs = append(errs, l.static.errors()...)
 	t := route.New(route.Snapshot{
 		Generation:  l.gen + 1,
-		UpdatedAt:   time.Now(),
+		UpdatedAt:   start, // when the read began: the version controllers send (pkg/control)
 		Routes:      routes,
 		Errors:      errs,
 		LabelPrefix: l.cfg.LabelPrefix,
