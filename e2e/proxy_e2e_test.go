@@ -338,7 +338,7 @@ func countLogs(t *testing.T, rig *swarmtest.Rig, id, s string) int {
 func dumpLogs(t *testing.T, rig *swarmtest.Rig, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rc, err := rig.Client.ServiceLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: "60"})
+	rc, err := rig.Client.ServiceLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: "400"})
 	if err != nil {
 		t.Logf("ingress logs: %v", err)
 		return
@@ -346,7 +346,7 @@ func dumpLogs(t *testing.T, rig *swarmtest.Rig, id string) {
 	defer rc.Close()
 	var out bytes.Buffer
 	_, _ = stdcopy.StdCopy(&out, &out, rc)
-	t.Logf("ingress logs (last 60 lines):\n%s", out.String())
+	t.Logf("ingress logs (last 400 lines):\n%s", out.String())
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -227,18 +227,21 @@ func (l *loop) classify(m events.Message) level {
 var stopSignals = map[string]bool{"15": true, "9": true, "2": true, "3": true}
 
 // inspectTimeout bounds the inspection of a container that just started.
-const inspectTimeout = 2 * time.Second
+const inspectTimeout = 5 * time.Second
 
 // hasHealthcheck reports whether a container has a health check (from its
 // image or its service), so that it must be healthy before it is routed.
-// When Docker cannot tell, it answers true: the task then waits for its
-// health event or the manager's report, never routed too early.
+// When Docker cannot tell (a slow or failing inspect), it answers false:
+// the task is routed at its start, as before health was known, rather than
+// left out until the manager reports it, which during a rolling update can
+// leave a route with no task at all.
 func (l *loop) hasHealthcheck(id string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), inspectTimeout)
 	defer cancel()
 	c, err := l.api.ContainerInspect(ctx, id)
 	if err != nil || c.Config == nil {
-		return true
+		l.log.Debug().Err(err).Str(fieldContainer, id).Msg("cannot tell whether a started container has a health check; routing it now")
+		return false
 	}
 	hc := c.Config.Healthcheck
 	return hc != nil && len(hc.Test) > 0 && hc.Test[0] != "NONE"

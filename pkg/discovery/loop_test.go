@@ -230,7 +230,7 @@ func TestClassify(t *testing.T) {
 		{name: "service", msg: msg(events.ServiceEventType, events.ActionUpdate, nil), want: levelServices},
 		{name: "task container start", msg: msg(events.ContainerEventType, events.ActionStart, task), want: levelTasks, wantMark: markStarted},
 		{name: "task container with a health check starts: not routed yet", msg: withID(msg(events.ContainerEventType, events.ActionStart, task), "checked1"), want: levelTasks},
-		{name: "task container that cannot be inspected starts: not routed yet", msg: withID(msg(events.ContainerEventType, events.ActionStart, task), "gone1"), want: levelTasks},
+		{name: "task container that cannot be inspected starts: routed", msg: withID(msg(events.ContainerEventType, events.ActionStart, task), "gone1"), want: levelTasks, wantMark: markStarted},
 		{name: "task container healthy", msg: msg(events.ContainerEventType, events.ActionHealthStatusHealthy, task), want: levelTasks, wantMark: markStarted},
 		{name: "task container unhealthy", msg: msg(events.ContainerEventType, events.ActionHealthStatusUnhealthy, task), want: levelTasks, wantMark: markDied},
 		{name: "task container health running (no verdict)", msg: msg(events.ContainerEventType, events.ActionHealthStatusRunning, task)},

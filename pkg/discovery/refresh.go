@@ -22,6 +22,7 @@ const (
 	fieldService    = "service"
 	fieldLabel      = "label"
 	fieldRead       = "read"
+	fieldContainer  = "container"
 )
 
 // level says how much of the Docker state a refresh reads again.
