@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/swarm-ingress/swarm-ingress/internal/swarmtest"
@@ -41,9 +42,25 @@ func TestWatcherRoutesFile(t *testing.T) {
 		return r != nil && slices.Equal(r.Hosts, []string{"legacy2.test"}) && r.Upstreams[0].String() == "127.0.0.1:9002"
 	})
 
+	// One broken service: reported under its name with the file and line,
+	// and its last good version keeps serving.
 	from = h.count()
 	write("services:\n  - name: " + name + "\n    upstreams: 9003\n")
-	p := h.wait(t, from, waitTimeout, "the routes-file error", func(tbl *route.Table) bool {
+	p := h.wait(t, from, waitTimeout, "the service's error", func(tbl *route.Table) bool {
+		return errorOf(tbl, name) != nil
+	})
+	if e := errorOf(p.table, name); e.Label != path+":2" || !strings.Contains(e.Error, "last good version keeps serving") {
+		t.Errorf("error %+v, want label %s:2 and the last good version kept", e, path)
+	}
+	if r := routeOf(p.table, name, "default"); r == nil || !slices.Equal(r.Hosts, []string{"legacy2.test"}) {
+		t.Errorf("a broken service dropped its last good route:%s", describeTable(p.table))
+	}
+
+	// A file that is not YAML at all: reported under the routes file, and
+	// the last good services keep serving.
+	from = h.count()
+	write("services: [\n")
+	p = h.wait(t, from, waitTimeout, "the routes-file error", func(tbl *route.Table) bool {
 		return errorOf(tbl, routesFileService) != nil
 	})
 	if e := errorOf(p.table, routesFileService); e.Label != path {
