@@ -83,6 +83,10 @@ func renderSpecs(specs []Spec, errs []route.Error) string {
 		fmt.Fprintf(&b, "  tls: %s  redirect: %t  scheme: %s  stream: %t\n", r.TLS, r.Redirect, r.Scheme, r.Stream)
 		fmt.Fprintf(&b, "  upstream: %q  network: %q\n", s.Upstream, s.Network)
 		fmt.Fprintf(&b, "  timeout: %s  max_body: %d  priority: %d\n", r.Timeout, r.MaxBody, r.Priority)
+		if r.ConnectTimeout != 0 || r.ClientBodyTimeout != 0 || r.ClientWriteTimeout != 0 || r.UpstreamIdleTimeout != 0 {
+			fmt.Fprintf(&b, "  connect_timeout: %s  client_body_timeout: %s  client_write_timeout: %s  upstream_idle_timeout: %s\n",
+				r.ConnectTimeout, r.ClientBodyTimeout, r.ClientWriteTimeout, r.UpstreamIdleTimeout)
+		}
 		for _, u := range r.BasicAuth {
 			fmt.Fprintf(&b, "  auth.basic: %s:%s\n", u.User, u.Hash)
 		}
