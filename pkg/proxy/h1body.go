@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"sync"
@@ -17,7 +18,9 @@ type bodyWrite struct {
 	timeout time.Duration
 
 	mu      sync.Mutex
-	headers bool // the response head arrived: no header deadline any more
+	headers bool          // the response head arrived: no header deadline any more
+	ended   bool          // the write finished (err is set)
+	then    func(ok bool) // set by handOff: decides the connection's fate
 }
 
 func (w *bodyWrite) run(c *h1Conn, req *http.Request) {
@@ -28,17 +31,19 @@ func (w *bodyWrite) run(c *h1Conn, req *http.Request) {
 	if err != nil && body.err != nil {
 		err = body.err // Request.Write hides the client body's error (e.g. *http.MaxBytesError)
 	}
-	if err == nil {
-		w.mu.Lock()
-		if !w.headers {
-			_ = c.nc.SetReadDeadline(time.Now().Add(w.timeout))
-		}
-		w.mu.Unlock()
+	w.mu.Lock()
+	if err == nil && !w.headers {
+		_ = c.nc.SetReadDeadline(time.Now().Add(w.timeout))
 	}
-	w.err = err
+	w.err, w.ended = err, true
+	then := w.then
+	w.mu.Unlock()
 	close(w.done)
 	if err != nil {
 		c.nc.Close()
+	}
+	if then != nil {
+		then(err == nil)
 	}
 }
 
@@ -50,6 +55,26 @@ func (w *bodyWrite) headersRead() {
 	w.mu.Lock()
 	w.headers = true
 	w.mu.Unlock()
+}
+
+// handOff leaves the fate of the connection to the writer when the response
+// ended while the request body is still being written (the upstream
+// answered before reading all of it, or the writer has not yet noted its
+// end): then runs when the write finishes. If the write has already
+// finished, it does nothing and reports pending false and whether the write
+// succeeded.
+func (w *bodyWrite) handOff(watch *contextWatch, then func(ok bool)) (pending, ok bool) {
+	if w == nil {
+		return false, true
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ended {
+		return false, w.err == nil
+	}
+	watch.handOff()
+	w.then = then
+	return true, false
 }
 
 // readErr remembers the error of a request body.
@@ -81,78 +106,141 @@ func (w *bodyWrite) failed() error {
 	}
 }
 
-// finished reports whether the write completed without error.
-func (w *bodyWrite) finished() bool {
-	if w == nil {
-		return true
-	}
-	select {
-	case <-w.done:
-		return w.err == nil
-	default:
-		return false
-	}
-}
-
-// h1Body returns its connection to the pool once the body was read to the
-// end and the request body was fully written; otherwise it closes it. Close
-// may run while a Read is blocked (a stream ended at shutdown): closing the
-// connection first is what unblocks it.
+// h1Body returns its connection to the pool as soon as the upstream's
+// response has ended (at the read that returns io.EOF), before the caller
+// passes the last bytes on, as http.Transport does: a client that sends its
+// next request as soon as it has the response finds the connection idle.
+// Closed before the end, it closes the connection. Close may run while a
+// Read is blocked (a stream ended at shutdown): closing the connection first
+// is what unblocks it.
 type h1Body struct {
 	rc       io.ReadCloser
 	t        *h1Transport
 	c        *h1Conn
 	addr     string
-	stop     func() bool // detaches the connection from the request context
-	stopOnce sync.Once
-	stopped  bool // stop's result: the context had not closed the connection
+	watch    *contextWatch
 	wrote    *bodyWrite
 	reusable bool
-	eof      atomic.Bool
-	closed   atomic.Bool
+	claimed  atomic.Bool // the connection's fate is decided (at the end, or by Close)
 }
 
-// release detaches the connection from the request context (once) and
-// reports whether the context had not closed it already. A hijacked stream
-// calls it before its handler returns, which cancels that context.
-func (b *h1Body) release() bool {
-	b.stopOnce.Do(func() { b.stopped = b.stop() })
-	return b.stopped
-}
+// release detaches the connection from the request context and reports
+// whether the context had not closed it already. A hijacked stream calls it
+// before its handler returns, which cancels that context.
+func (b *h1Body) release() bool { return b.watch.detach() }
 
 func (b *h1Body) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
-	if err == io.EOF {
-		b.eof.Store(true)
+	if err == io.EOF && b.claimed.CompareAndSwap(false, true) {
+		b.ended()
 	}
 	return n, err
 }
 
+// ended decides the connection's fate once the response was read whole.
+func (b *h1Body) ended() {
+	if !b.reusable || b.c.br.Buffered() > 0 {
+		b.watch.detach()
+		b.c.nc.Close()
+		return
+	}
+	if pending, ok := b.wrote.handOff(b.watch, b.recycle); !pending {
+		b.recycle(ok)
+	}
+}
+
+// recycle pools the connection if the request was written whole (ok) and
+// the context did not close it; otherwise it closes it.
+func (b *h1Body) recycle(ok bool) {
+	if b.watch.detach() && ok {
+		b.t.put(b.addr, b.c)
+		return
+	}
+	b.c.nc.Close()
+}
+
 func (b *h1Body) Close() error {
-	if !b.closed.CompareAndSwap(false, true) {
+	if !b.claimed.CompareAndSwap(false, true) {
 		return nil
 	}
-	reuse := b.release() && b.reusable && b.eof.Load() && b.c.br.Buffered() == 0 && b.wrote.finished()
-	if !reuse {
-		b.c.nc.Close()
+	if b.rc == http.NoBody { // nothing to read: the response has ended
+		b.ended()
+		return nil
 	}
-	err := b.rc.Close() // after closing the connection: it would drain an unread body
-	if reuse {
-		b.t.put(b.addr, b.c)
-	}
-	return err
+	b.watch.detach()
+	b.c.nc.Close()
+	return b.rc.Close() // after closing the connection: it would drain an unread body
 }
 
 // h1Upgraded is the upstream side of a switched protocol (WebSocket).
 type h1Upgraded struct {
-	c    *h1Conn
-	stop func() bool
-	once sync.Once
+	c     *h1Conn
+	watch *contextWatch
 }
 
 func (u *h1Upgraded) Read(p []byte) (int, error)  { return u.c.br.Read(p) }
 func (u *h1Upgraded) Write(p []byte) (int, error) { return u.c.nc.Write(p) }
 func (u *h1Upgraded) Close() error {
-	u.once.Do(func() { u.stop() })
+	u.watch.detach()
 	return u.c.nc.Close()
+}
+
+// contextWatch closes an upstream connection when its request's context
+// ends (the client left), until the connection is detached from the request:
+// it then belongs to the pool or to a hijacked stream. Once the response
+// has ended and only the request body is still being written (handOff), the
+// context's end only makes a blocked write fail, so that the writer, not the
+// context, decides whether the connection is reused.
+type contextWatch struct {
+	c    *h1Conn
+	stop func() bool
+
+	mu        sync.Mutex
+	detached  bool
+	closed    bool // the context closed the connection
+	handedOff bool
+	poisoned  bool // the context set a write deadline in the past
+}
+
+func watchContext(ctx context.Context, c *h1Conn) *contextWatch {
+	w := &contextWatch{c: c}
+	w.stop = context.AfterFunc(ctx, w.fire)
+	return w
+}
+
+// aLongTimeAgo is a deadline in the past: it makes a blocked call return.
+var aLongTimeAgo = time.Unix(1, 0)
+
+func (w *contextWatch) fire() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.detached:
+	case w.handedOff:
+		_ = w.c.nc.SetWriteDeadline(aLongTimeAgo)
+		w.poisoned = true
+	default:
+		w.closed = true
+		w.c.nc.Close()
+	}
+}
+
+func (w *contextWatch) handOff() {
+	w.mu.Lock()
+	w.handedOff = true
+	w.mu.Unlock()
+}
+
+// detach ends the watch and reports whether the connection is still open.
+func (w *contextWatch) detach() bool {
+	w.mu.Lock()
+	w.detached = true
+	open, poisoned := !w.closed, w.poisoned
+	w.poisoned = false
+	w.mu.Unlock()
+	w.stop()
+	if poisoned && open {
+		_ = w.c.nc.SetWriteDeadline(time.Time{})
+	}
+	return open
 }

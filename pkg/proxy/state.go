@@ -59,7 +59,7 @@ func (h *Handler) prepare(r *route.Route, ups map[netip.AddrPort]*upstream, stat
 		h:         h,
 		route:     r,
 		id:        r.ID(),
-		base:      h.transport(r.Scheme, r.Timeout),
+		base:      h.transport(r.Scheme, r.Bounds()),
 		scheme:    "http",
 		challenge: `Basic realm="` + realm(r.Service) + `", charset="UTF-8"`,
 	}

@@ -126,6 +126,9 @@ func (b *streamBody) Read(p []byte) (int, error) {
 
 func (b *streamBody) Close() error {
 	b.closed.Do(func() {
+		// The gauge first: whoever waits on idle or h1Idle (Shutdown) must
+		// find it already down.
+		b.stats.streams.Dec()
 		b.reg.mu.Lock()
 		delete(b.reg.open, b)
 		if len(b.reg.open) == 0 && b.reg.idle != nil {
@@ -140,7 +143,6 @@ func (b *streamBody) Close() error {
 			}
 		}
 		b.reg.mu.Unlock()
-		b.stats.streams.Dec()
 	})
 	return b.ReadCloser.Close()
 }
