@@ -208,9 +208,6 @@ func watchContext(ctx context.Context, c *h1Conn) *contextWatch {
 	return w
 }
 
-// aLongTimeAgo is a deadline in the past: it makes a blocked call return.
-var aLongTimeAgo = time.Unix(1, 0)
-
 func (w *contextWatch) fire() {
 	w.mu.Lock()
 	defer w.mu.Unlock()

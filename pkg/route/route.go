@@ -67,11 +67,11 @@ type Route struct {
 	ClientBodyTimeout   time.Duration
 	ClientWriteTimeout  time.Duration
 	UpstreamIdleTimeout time.Duration
-	MaxBody     int64            // largest request body in bytes; 0 means unlimited
-	BasicAuth   []BasicUser      // non-empty: require one of these users
-	Allow       []netip.Prefix   // non-empty: only these client networks
-	Headers     []Header         // response headers to set, sorted by name
-	Priority    int
+	MaxBody             int64          // largest request body in bytes; 0 means unlimited
+	BasicAuth           []BasicUser    // non-empty: require one of these users
+	Allow               []netip.Prefix // non-empty: only these client networks
+	Headers             []Header       // response headers to set, sorted by name
+	Priority            int
 }
 
 // Bounds are a route's time limits with the defaults applied.
