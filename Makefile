@@ -2,6 +2,10 @@
 #   make demo       build, deploy on the local single-node Swarm, stream SSE through the ingress
 #   make demo-down  remove everything the demo made
 #   make test       go vet + go test -race ./... (integration tests use the real engine)
+#   make test-stress  go test -race -count=20 ./pkg/proxy/ while a CPU hog keeps every
+#                   core busy (one busy loop per core, bounded by `timeout` and killed
+#                   when the tests end, pass or fail): the proxy's tests must hold on a
+#                   saturated machine. About 6 minutes on 2 shared cores.
 SHELL := /bin/bash
 GO ?= go
 TEST_TIMEOUT ?= 8m
@@ -9,7 +13,7 @@ TEST_TIMEOUT ?= 8m
 # they must not come from the test cache. Override with TESTFLAGS= for a quick loop.
 TESTFLAGS ?= -count=1
 
-.PHONY: demo demo-down test images bench clean-images
+.PHONY: demo demo-down test test-stress images bench clean-images
 
 demo:
 	bash scripts/demo.sh up
@@ -27,6 +31,18 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race $(TESTFLAGS) -timeout $(TEST_TIMEOUT) ./...
 
+# The hog's busy loops end by themselves after STRESS_HOG_SECONDS even if
+# make itself is killed; the trap ends them as soon as the tests do.
+STRESS_HOG_SECONDS ?= 3600
+test-stress:
+	@hogs=(); \
+	trap 'kill $${hogs[@]} 2>/dev/null' EXIT; \
+	for i in $$(seq "$$(nproc)"); do \
+		timeout $(STRESS_HOG_SECONDS) bash -c 'while :; do :; done' & hogs+=($$!); \
+	done; \
+	echo "CPU hog: $${#hogs[@]} busy loops"; \
+	$(GO) test -race -count=20 -timeout 60m ./pkg/proxy/
+
 images:
 	bash scripts/go-image.sh ./internal/testbackend swarm-ingress-testbackend
 	bash scripts/ingress-image.sh
@@ -43,7 +59,19 @@ bench:
 	$(GO) test -run '^$$' -bench 'Rebuild5000|Build5000' -benchmem ./pkg/discovery/
 
 # Images are a cache kept between runs; this removes them.
-clean-images:
+clean-# The hog's busy loops end by themselves after STRESS_HOG_SECONDS even if
+# make itself is killed; the trap ends them as soon as the tests do.
+STRESS_HOG_SECONDS ?= 3600
+test-stress:
+	@hogs=(); \
+	trap 'kill $${hogs[@]} 2>/dev/null' EXIT; \
+	for i in $$(seq "$$(nproc)"); do \
+		timeout $(STRESS_HOG_SECONDS) bash -c 'while :; do :; done' & hogs+=($$!); \
+	done; \
+	echo "CPU hog: $${#hogs[@]} busy loops"; \
+	$(GO) test -race -count=20 -timeout 60m ./pkg/proxy/
+
+images:
 	docker image ls --format '{{.Repository}}:{{.Tag}}' \
 		| grep -E '^(swarm-ingress|swarm-ingress-testbackend|swarm-ingress-sse-demo):' \
 		| xargs -r docker image rm

@@ -65,6 +65,11 @@ func (rs *routeState) proxyError(w http.ResponseWriter, r *http.Request, err err
 		kind = kindOther
 	}
 	ex, _ := w.(*exchange)
+	if ex != nil && ex.limitName() == limitClientBody {
+		// On HTTP/1.1 the expired read also cancels the request context,
+		// so the transport may report that instead.
+		kind = kindClientTimeout
+	}
 	switch kind {
 	case kindClientBody, kindClientTimeout:
 		// The connection's state is unknown (a broken chunk, a read

@@ -16,6 +16,7 @@ type bodyWrite struct {
 	done    chan struct{}
 	err     error
 	timeout time.Duration
+	body    readErr
 
 	mu      sync.Mutex
 	headers bool          // the response head arrived: no header deadline any more
@@ -24,7 +25,8 @@ type bodyWrite struct {
 }
 
 func (w *bodyWrite) run(c *h1Conn, req *http.Request) {
-	body := &readErr{r: req.Body}
+	body := &w.body
+	body.r = req.Body
 	out := *req
 	out.Body = body
 	err := writeRequest(c.nc, &out)
@@ -77,18 +79,48 @@ func (w *bodyWrite) handOff(watch *contextWatch, then func(ok bool)) (pending, o
 	return true, false
 }
 
-// readErr remembers the error of a request body.
+// readErr remembers the error of a request body, and its end.
 type readErr struct {
 	r   io.ReadCloser
 	err error
+	eof atomic.Bool
 }
 
 func (b *readErr) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
-	if err != nil && err != io.EOF {
+	if err == io.EOF {
+		b.eof.Store(true)
+	} else if err != nil {
 		b.err = err
 	}
 	return n, err
+}
+
+// settleWait bounds how long the end of a response waits for the writer of
+// a request body it has read whole (see settle).
+const settleWait = 100 * time.Millisecond
+
+// settle waits, briefly, for a writer that has read the whole request body
+// to finish its last write: the upstream answered after reading it, so the
+// writer is about to finish, and the connection is pooled before the client
+// has the end of the response (and sends its next request). A write still
+// reading the client's body is not waited for (the upstream answered
+// early); handOff takes over in both cases.
+func (w *bodyWrite) settle() {
+	if w == nil || !w.body.eof.Load() {
+		return
+	}
+	select {
+	case <-w.done:
+		return
+	default:
+	}
+	t := time.NewTimer(settleWait)
+	select {
+	case <-w.done:
+	case <-t.C:
+	}
+	t.Stop()
 }
 
 func (b *readErr) Close() error { return b.r.Close() }
@@ -144,6 +176,7 @@ func (b *h1Body) ended() {
 		b.c.nc.Close()
 		return
 	}
+	b.wrote.settle()
 	if pending, ok := b.wrote.handOff(b.watch, b.recycle); !pending {
 		b.recycle(ok)
 	}
