@@ -59,19 +59,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Rebuild5000|Build5000' -benchmem ./pkg/discovery/
 
 # Images are a cache kept between runs; this removes them.
-clean-# The hog's busy loops end by themselves after STRESS_HOG_SECONDS even if
-# make itself is killed; the trap ends them as soon as the tests do.
-STRESS_HOG_SECONDS ?= 3600
-test-stress:
-	@hogs=(); \
-	trap 'kill $${hogs[@]} 2>/dev/null' EXIT; \
-	for i in $$(seq "$$(nproc)"); do \
-		timeout $(STRESS_HOG_SECONDS) bash -c 'while :; do :; done' & hogs+=($$!); \
-	done; \
-	echo "CPU hog: $${#hogs[@]} busy loops"; \
-	$(GO) test -race -count=20 -timeout 60m ./pkg/proxy/
-
-images:
+clean-images:
 	docker image ls --format '{{.Repository}}:{{.Tag}}' \
 		| grep -E '^(swarm-ingress|swarm-ingress-testbackend|swarm-ingress-sse-demo):' \
 		| xargs -r docker image rm

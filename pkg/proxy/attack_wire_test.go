@@ -52,6 +52,7 @@ func TestAttackWire(t *testing.T) {
 		{name: "client that does not read, HTTP/1.1, cut at client_write_timeout", run: nonReadingH1},
 		{name: "client that does not read, HTTP/2, reset at client_write_timeout", run: nonReadingH2},
 		{name: "upstream stalled mid-body, response cut at upstream_idle_timeout", run: stalledUpstream},
+		{name: "connect over connect_timeout is a 502, counted and logged", run: connectTimeout},
 		{name: "quiet event stream outlives upstream_idle_timeout", run: quietStreamLives},
 		{name: "upgrade answered with another protocol leaves no stream", run: upgradeMismatch},
 		{name: "upgrade answered without 101 leaves no stream", run: upgradeRefused},
@@ -417,6 +418,26 @@ func stalledUpstream(t *testing.T) {
 		t.Fatal("the stalled upstream's connection is still open")
 	}
 	checkTimeoutRecorded(t, a, limitUpstreamIdle, http.StatusOK)
+}
+
+// connectTimeout: the route's connect_timeout reaches the dial. A bound
+// that has passed before the dial starts (1ns) makes every dial time out
+// without depending on the network: what is under test is that the
+// route's value is the one used, and how a timeout is reported.
+func connectTimeout(t *testing.T) {
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {})
+	rt := testRoute("app.test", addrOf(t, up))
+	rt.ConnectTimeout = time.Nanosecond
+	a := newAttackFront(t, false, rt)
+	res, err := a.client.Do(newRequest(t, "GET", a.url+"/", "app.test", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusBadGateway {
+		t.Errorf("status %d, want 502", res.StatusCode)
+	}
+	checkTimeoutRecorded(t, a, limitConnect, http.StatusBadGateway)
 }
 
 // quietStreamLives: an event stream that says nothing for longer than

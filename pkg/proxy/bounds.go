@@ -129,8 +129,8 @@ func (c *boundedConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// clientBody bounds the wait for each read of the request body and marks
-// its errors as the client's (see clientBodyError).
+// clientBody bounds the wait for each read of the request body (unless
+// bound is 0) and marks its errors as the client's (see clientBodyError).
 type clientBody struct {
 	rc      io.ReadCloser
 	ex      *exchange
@@ -151,13 +151,17 @@ func (e *clientBodyError) Error() string { return "read request body: " + e.err.
 func (e *clientBodyError) Unwrap() error { return e.err }
 
 func (b *clientBody) Read(p []byte) (int, error) {
-	if b.timer == nil {
+	switch {
+	case b.bound <= 0:
+	case b.timer == nil:
 		b.timer = time.AfterFunc(b.bound, b.expire)
-	} else {
+	default:
 		b.timer.Reset(b.bound)
 	}
 	n, err := b.rc.Read(p)
-	b.timer.Stop()
+	if b.timer != nil {
+		b.timer.Stop()
+	}
 	if err != nil && err != io.EOF {
 		err = &clientBodyError{err: err, timeout: b.expired.Load()}
 	}

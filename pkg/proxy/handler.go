@@ -121,7 +121,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, rt.MaxBody) // w, not ex: it tells the server to close the connection
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &clientBody{rc: r.Body, ex: ex, bound: rs.bounds.ClientBody}
+		cb := &clientBody{rc: r.Body, ex: ex, bound: rs.bounds.ClientBody}
+		if rt.Stream {
+			cb.bound = 0 // a stream both ways (NDJSON) may be quiet: no idle timeout
+		}
+		r.Body = cb
 	}
 	if rt.Stream && r.ProtoMajor == 1 && r.Body != http.NoBody {
 		// Let a stream route's upstream answer while the client still
