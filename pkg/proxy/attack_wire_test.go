@@ -3,7 +3,6 @@ package proxy
 import (
 	"bufio"
 	"bytes"
-	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -16,11 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
-
-	"github.com/swarm-ingress/swarm-ingress/pkg/route"
 )
 
 // The wire-level probes of an attacker or an unlucky client (issue 10):
@@ -48,6 +43,7 @@ func TestAttackWire(t *testing.T) {
 		run  func(t *testing.T)
 	}{
 		{name: "slow body over HTTP/1.1 gets 408 at client_body_timeout", run: slowBodyH1},
+		{name: "headers then no body gets 408 at client_body_timeout", run: silentBodyH1},
 		{name: "slow body over HTTP/2 gets 408 at client_body_timeout", run: slowBodyH2},
 		{name: "client that does not read, HTTP/1.1, cut at client_write_timeout", run: nonReadingH1},
 		{name: "client that does not read, HTTP/2, reset at client_write_timeout", run: nonReadingH2},
@@ -68,87 +64,100 @@ func TestAttackWire(t *testing.T) {
 	}
 }
 
-// within checks that d, measured from a start the ingress cannot precede,
-// lies in [bound, bound+attackSlack].
-func within(t *testing.T, what string, d time.Duration) {
+// within checks when a bound cut an exchange. cut is when the ingress's
+// access log line arrived (it is written as the exchange ends). from is a
+// time the ingress's wait cannot have started before (the client's last
+// byte, taken before sending it): the cut must come at least a bound after
+// it, exactly. upper is when an observer close to the ingress saw the wait
+// start (the upstream receiving the last bytes or writing the first, the
+// access log's own duration): the cut must come at most bound + 20% after
+// it; the client's own latencies under load stay out of that margin.
+func within(t *testing.T, what string, from, upper, cut time.Time) {
 	t.Helper()
-	if d < attackBound || d > attackBound+attackSlack {
-		t.Errorf("%s after %v, want within [%v, %v]", what, d, attackBound, attackBound+attackSlack)
+	if d := cut.Sub(from); d < attackBound {
+		t.Errorf("%s %v after the last byte, earlier than the bound %v", what, d, attackBound)
+	}
+	if d := cut.Sub(upper); d > attackBound+attackSlack {
+		t.Errorf("%s %v after the wait started, want at most %v", what, d, attackBound+attackSlack)
 	}
 }
 
-// attackFront is a Handler with metrics and access log lines on a real
-// NewServer (plain, or TLS with HTTP/2).
-type attackFront struct {
-	*served
-	f    *fixture // for gathered: the registry
-	logs logLines
-}
-
-func newAttackFront(t *testing.T, useTLS bool, routes ...*route.Route) *attackFront {
+// awaitCut waits for the access log line of the cut exchange and returns it
+// with its arrival time.
+func awaitCut(t *testing.T, logs logLines) (map[string]any, time.Time) {
 	t.Helper()
-	logs := make(logLines, 64)
-	f := &fixture{}
-	cfg := Config{Logger: newLogger(logs)}
-	f.reg = prometheus.NewRegistry()
-	cfg.Registerer = f.reg
-	h := New(cfg)
-	h.SetTable(table(routes...))
-	f.h = h
-	return &attackFront{served: serve(t, h, useTLS), f: f, logs: logs}
+	line := awaitLog(t, logs)
+	return line, time.Now()
 }
 
-func (a *attackFront) counter(t *testing.T, family, route, kind string) float64 {
-	t.Helper()
-	v, _ := gathered(t, a.f, family, map[string]string{"route": route, "kind": kind})
-	return v
+// loggedStart is the start of the exchange as the ingress logged it: its
+// arrival less the logged duration (milliseconds).
+func loggedStart(line map[string]any, at time.Time) time.Time {
+	ms, _ := line[fieldDuration].(float64)
+	return at.Add(-time.Duration(ms * float64(time.Millisecond)))
 }
 
-// rawConn dials the front and bounds the whole exchange by waitLimit.
-func rawConn(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	c, err := net.Dial("tcp4", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(waitLimit))
-	return c
-}
-
-// bodyReader is an upstream that reads the request body and reports how
-// that ended.
-func bodyReader(t *testing.T) (*httptest.Server, chan error) {
-	ended := make(chan error, 1)
-	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
-		_, err := io.Copy(io.Discard, r.Body)
-		ended <- err
-	})
-	return up, ended
-}
-
-// slowBodyH1: a client sends its headers and 3 of 100 body bytes, then
-// nothing. It gets 408 at client_body_timeout after its last byte, and the
-// upstream connection that carried the partial body is closed, not pooled.
+// slowBodyH1: a chunked body sends one chunk, then nothing. The client
+// gets 408 at client_body_timeout after its last byte, and the upstream
+// connection that carried the partial body is closed, not pooled.
 func slowBodyH1(t *testing.T) {
-	up, ended := bodyReader(t)
+	up, first, ended := bodyReader(t)
 	rt := testRoute("app.test", addrOf(t, up))
 	rt.ClientBodyTimeout = attackBound
-	a := newAttackFront(t, false, rt)
+	a := newAttackFront(t, false, true, rt)
 
 	c := rawConn(t, a.srv.Addr)
-	start := time.Now()
-	if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: app.test\r\nContent-Length: 100\r\n\r\nabc"); err != nil {
+	from := time.Now()
+	if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"); err != nil {
 		t.Fatal(err)
 	}
+	line, cut := awaitCut(t, a.logs)
+	within(t, "408", from, <-first, cut)
 	res, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		t.Fatalf("no response to a stalled body: %v", err)
 	}
-	within(t, "408", time.Since(start))
 	if res.StatusCode != http.StatusRequestTimeout || !res.Close {
 		t.Errorf("status %d close %v, want 408 and Connection: close", res.StatusCode, res.Close)
 	}
+	checkUpstreamCut(t, a, up, ended)
+	checkTimeoutRecorded(t, a, line, limitClientBody, http.StatusRequestTimeout)
+}
+
+// silentBodyH1: a client announces a body (Content-Length) and sends
+// nothing after its headers. The ingress's wait starts when its handler
+// does, so the logged duration bounds it from above. (The upstream never
+// sees the request: its head waits in the write buffer for the body.)
+func silentBodyH1(t *testing.T) {
+	up, _, _ := bodyReader(t)
+	rt := testRoute("app.test", addrOf(t, up))
+	rt.ClientBodyTimeout = attackBound
+	a := newAttackFront(t, false, true, rt)
+
+	c := rawConn(t, a.srv.Addr)
+	from := time.Now()
+	if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: app.test\r\nContent-Length: 100\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	line, cut := awaitCut(t, a.logs)
+	within(t, "408", from, loggedStart(line, cut), cut)
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no response to a silent body: %v", err)
+	}
+	if res.StatusCode != http.StatusRequestTimeout || !res.Close {
+		t.Errorf("status %d close %v, want 408 and Connection: close", res.StatusCode, res.Close)
+	}
+	if n := idleConns(a.h, addrOf(t, up)); n != 0 {
+		t.Errorf("%d upstream connections pooled after a cut body, want 0", n)
+	}
+	checkTimeoutRecorded(t, a, line, limitClientBody, http.StatusRequestTimeout)
+}
+
+// checkUpstreamCut: the upstream connection that carried a cut request
+// body was closed (the upstream's read of the body failed) and not pooled.
+func checkUpstreamCut(t *testing.T, a *attackFront, up *httptest.Server, ended chan error) {
+	t.Helper()
 	select {
 	case err := <-ended:
 		if err == nil {
@@ -157,7 +166,6 @@ func slowBodyH1(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("the upstream connection carrying the partial body is still open")
 	}
-	checkTimeoutRecorded(t, a, limitClientBody, http.StatusRequestTimeout)
 	if n := idleConns(a.h, addrOf(t, up)); n != 0 {
 		t.Errorf("%d upstream connections pooled after a cut body, want 0", n)
 	}
@@ -165,10 +173,10 @@ func slowBodyH1(t *testing.T) {
 
 // slowBodyH2: the same over HTTP/2, where the bound works on the stream.
 func slowBodyH2(t *testing.T) {
-	up, ended := bodyReader(t)
+	up, first, ended := bodyReader(t)
 	rt := testRoute("app.test", addrOf(t, up))
 	rt.ClientBodyTimeout = attackBound
-	a := newAttackFront(t, true, rt)
+	a := newAttackFront(t, true, true, rt)
 
 	pr, pw := io.Pipe()
 	t.Cleanup(func() { pw.Close() })
@@ -182,75 +190,47 @@ func slowBodyH2(t *testing.T) {
 		res, err := a.client.Do(req)
 		got <- result{res, err}
 	}()
-	start := time.Now()
+	from := time.Now()
 	if _, err := io.WriteString(pw, "abc"); err != nil {
 		t.Fatal(err)
 	}
+	line, cut := awaitCut(t, a.logs)
+	within(t, "408", from, <-first, cut)
 	r := <-got
 	if r.err != nil {
 		t.Fatalf("no response to a stalled body: %v", r.err)
 	}
 	defer r.res.Body.Close()
-	within(t, "408", time.Since(start))
 	if r.res.StatusCode != http.StatusRequestTimeout || r.res.ProtoMajor != 2 {
 		t.Errorf("%s %d, want HTTP/2 408", r.res.Proto, r.res.StatusCode)
 	}
-	if err := <-ended; err == nil {
-		t.Error("the upstream read a complete body: the partial request was not cut")
-	}
-	checkTimeoutRecorded(t, a, limitClientBody, http.StatusRequestTimeout)
+	checkUpstreamCut(t, a, up, ended)
+	checkTimeoutRecorded(t, a, line, limitClientBody, http.StatusRequestTimeout)
 }
 
-// checkTimeoutRecorded: the access log names the limit, with the status,
-// and the limit's counter is 1.
-func checkTimeoutRecorded(t *testing.T, a *attackFront, kind string, status int) {
-	t.Helper()
-	line := awaitLog(t, a.logs)
-	if line[fieldTimeout] != kind || line[fieldStatus] != float64(status) {
-		t.Errorf("access log %v: want timeout %q, status %d", line, kind, status)
-	}
-	if n := a.counter(t, "ingress_timeouts_total", "svc/default", kind); n != 1 {
-		t.Errorf("ingress_timeouts_total{kind=%q} = %v, want 1", kind, n)
-	}
-}
-
-// idleConns counts the pooled connections to addr of h's HTTP/1.1 transports.
-func idleConns(h *Handler, addr netip.AddrPort) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	n := 0
-	for _, rt := range h.transports {
-		if t, ok := rt.(*h1Transport); ok {
-			t.mu.Lock()
-			n += len(t.idle[addr.String()])
-			t.mu.Unlock()
-		}
-	}
-	return n
-}
-
-// endless is an upstream that sends an endless body of the given content
-// type (with a huge Content-Length unless chunked) until its writes fail.
-func endless(t *testing.T, chunked bool) *httptest.Server {
-	return backend(t, func(w http.ResponseWriter, r *http.Request) {
-		if !chunked {
-			w.Header().Set("Content-Length", strconv.Itoa(1<<40))
-		}
+// endless is an upstream that sends an endless body (with a huge
+// Content-Length) until its writes fail, reporting when it starts.
+func endless(t *testing.T) (*httptest.Server, chan time.Time) {
+	started := make(chan time.Time, 1)
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(1<<40))
 		buf := bytes.Repeat([]byte("x"), 32<<10)
+		started <- time.Now()
 		for {
 			if _, err := w.Write(buf); err != nil {
 				return
 			}
 		}
 	})
+	return up, started
 }
 
 // nonReadingH1: a client sends a request and reads nothing. Its socket's
 // receive buffer and the ingress's send buffer are kept small, so the
-// ingress's write blocks soon after the request; it is cut at
-// client_write_timeout, never earlier, and the access log says so.
+// ingress's write blocks soon after the upstream starts sending; it is cut
+// at client_write_timeout, never earlier, and the access log says so.
 func nonReadingH1(t *testing.T) {
-	up := endless(t, false)
+	up, started := endless(t)
 	rt := testRoute("app.test", addrOf(t, up))
 	rt.ClientWriteTimeout = attackBound
 	logs := make(logLines, 16)
@@ -269,12 +249,12 @@ func nonReadingH1(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	start := time.Now()
+	from := time.Now()
 	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: app.test\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	line := awaitLog(t, logs)
-	within(t, "cut", time.Since(start))
+	line, cut := awaitCut(t, logs)
+	within(t, "cut", from, <-started, cut)
 	if line[fieldTimeout] != limitClientWrite || line[fieldStatus] != 200.0 {
 		t.Errorf("access log %v: want timeout %q, status 200", line, limitClientWrite)
 	}
@@ -283,89 +263,25 @@ func nonReadingH1(t *testing.T) {
 	}
 }
 
-// smallSendBuffers gives accepted connections a small send buffer.
-type smallSendBuffers struct{ net.Listener }
-
-func (l smallSendBuffers) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetWriteBuffer(4096)
-	}
-	return c, err
-}
-
-// h2Client is a raw HTTP/2 client over TLS: preface and settings sent, a
-// goroutine reading frames into a channel.
-type h2Client struct {
-	conn   *tls.Conn
-	bw     *bufio.Writer
-	fr     *http2.Framer // writes through bw
-	frames chan http2.Frame
-	block  []byte // the header block of GET / for app.test
-}
-
-func dialH2(t *testing.T, addr string, settings ...http2.Setting) *h2Client {
-	t.Helper()
-	conn, err := tls.Dial("tcp4", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if p := conn.ConnectionState().NegotiatedProtocol; p != "h2" {
-		t.Fatalf("negotiated %q, want h2", p)
-	}
-	c := &h2Client{conn: conn, bw: bufio.NewWriterSize(conn, 64<<10), frames: make(chan http2.Frame, 64)}
-	c.fr = http2.NewFramer(c.bw, nil)
-	var hb bytes.Buffer
-	enc := hpack.NewEncoder(&hb)
-	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "app.test"}, {":path", "/"}} {
-		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
-	}
-	c.block = hb.Bytes()
-	if _, err := io.WriteString(c.bw, http2.ClientPreface); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.fr.WriteSettings(settings...); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.bw.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	rfr := http2.NewFramer(nil, conn)
-	rfr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	go func() {
-		defer close(c.frames)
-		for {
-			f, err := rfr.ReadFrame()
-			if err != nil {
-				return
-			}
-			select {
-			case c.frames <- f:
-			default: // nobody is looking: drop
-			}
-		}
-	}()
-	return c
-}
-
 // nonReadingH2: an HTTP/2 client that grants no flow-control window: the
 // ingress's first write of the body blocks, and the stream is reset at
 // client_write_timeout.
 func nonReadingH2(t *testing.T) {
-	up := endless(t, false)
+	up, started := endless(t)
 	rt := testRoute("app.test", addrOf(t, up))
 	rt.ClientWriteTimeout = attackBound
-	a := newAttackFront(t, true, rt)
+	a := newAttackFront(t, true, true, rt)
 	c := dialH2(t, a.srv.Addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
 
-	start := time.Now()
+	from := time.Now()
 	if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: c.block, EndStream: true, EndHeaders: true}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.bw.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	line, cut := awaitCut(t, a.logs)
+	within(t, "cut", from, <-started, cut)
 	deadline := time.After(waitLimit)
 	for reset := false; !reset; {
 		select {
@@ -374,14 +290,13 @@ func nonReadingH2(t *testing.T) {
 				t.Fatal("connection closed before the stream was reset")
 			}
 			if rst, ok := f.(*http2.RSTStreamFrame); ok && rst.StreamID == 1 {
-				within(t, "stream reset", time.Since(start))
 				reset = true
 			}
 		case <-deadline:
 			t.Fatal("the stream of a client that grants no window was never reset")
 		}
 	}
-	checkTimeoutRecorded(t, a, limitClientWrite, http.StatusOK)
+	checkTimeoutRecorded(t, a, line, limitClientWrite, http.StatusOK)
 }
 
 // stalledUpstream: an upstream sends its head and part of a body (not a
@@ -399,7 +314,7 @@ func stalledUpstream(t *testing.T) {
 	})
 	rt := testRoute("app.test", addrOf(t, up))
 	rt.UpstreamIdleTimeout = attackBound
-	a := newAttackFront(t, false, rt)
+	a := newAttackFront(t, false, true, rt)
 
 	res, err := a.client.Do(newRequest(t, "GET", a.url+"/", "app.test", nil))
 	if err != nil {
@@ -407,17 +322,18 @@ func stalledUpstream(t *testing.T) {
 	}
 	defer res.Body.Close()
 	body, err := io.ReadAll(res.Body)
-	cut := time.Now()
 	if err == nil || string(body) != "partial" {
 		t.Fatalf("got %q, %v; want the partial body, then an error (not a clean end)", body, err)
 	}
-	within(t, "cut", cut.Sub(<-sent))
+	line, cut := awaitCut(t, a.logs)
+	last := <-sent
+	within(t, "cut", last, last, cut)
 	select {
 	case <-canceled:
 	case <-time.After(waitLimit):
 		t.Fatal("the stalled upstream's connection is still open")
 	}
-	checkTimeoutRecorded(t, a, limitUpstreamIdle, http.StatusOK)
+	checkTimeoutRecorded(t, a, line, limitUpstreamIdle, http.StatusOK)
 }
 
 // connectTimeout: the route's connect_timeout reaches the dial. A bound
@@ -428,7 +344,7 @@ func connectTimeout(t *testing.T) {
 	up := backend(t, func(w http.ResponseWriter, r *http.Request) {})
 	rt := testRoute("app.test", addrOf(t, up))
 	rt.ConnectTimeout = time.Nanosecond
-	a := newAttackFront(t, false, rt)
+	a := newAttackFront(t, false, true, rt)
 	res, err := a.client.Do(newRequest(t, "GET", a.url+"/", "app.test", nil))
 	if err != nil {
 		t.Fatal(err)
@@ -437,7 +353,7 @@ func connectTimeout(t *testing.T) {
 	if res.StatusCode != http.StatusBadGateway {
 		t.Errorf("status %d, want 502", res.StatusCode)
 	}
-	checkTimeoutRecorded(t, a, limitConnect, http.StatusBadGateway)
+	checkTimeoutRecorded(t, a, awaitLog(t, a.logs), limitConnect, http.StatusBadGateway)
 }
 
 // quietStreamLives: an event stream that says nothing for longer than
@@ -451,7 +367,7 @@ func quietStreamLives(t *testing.T) {
 	t.Cleanup(up.Close)
 	rt := testRoute("app.test", addrOf(t, up))
 	rt.UpstreamIdleTimeout, rt.ClientWriteTimeout = bound, bound
-	a := newAttackFront(t, false, rt)
+	a := newAttackFront(t, false, true, rt)
 	res, err := a.client.Do(newRequest(t, "GET", a.url+"/", "app.test", nil))
 	if err != nil {
 		t.Fatal(err)
@@ -488,7 +404,7 @@ func upgradeRefused(t *testing.T) {
 func upgradeLeavesNoStream(t *testing.T, up netip.AddrPort, want int) {
 	t.Helper()
 	rt := testRoute("app.test", up)
-	a := newAttackFront(t, false, rt)
+	a := newAttackFront(t, false, true, rt)
 	c := rawConn(t, a.srv.Addr)
 	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: app.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
 		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"); err != nil {
@@ -519,14 +435,16 @@ func upgradeLeavesNoStream(t *testing.T, up netip.AddrPort, want int) {
 }
 
 // rapidReset: one HTTP/2 connection opens 100,000 streams and resets each
-// at once (CVE-2023-44487). Every stream that reaches the proxy may need
-// an upstream connection, but a connection is never dropped just because
-// its request was cancelled: dials that finish after the client left go to
-// the pool, and requests whose client left before one was free send
-// nothing. So the upstream sees at most one connection per request it
-// actually received plus the dials that can be in progress at once
-// (maxDialsPerUpstream), and the dials stay in the low hundreds at most;
-// the issue measured 15,892 dials for 338 requests.
+// at once (CVE-2023-44487). A connection is never dropped just because its
+// request was cancelled: dials that finish after the client left go to the
+// pool, and a request whose client left before a connection was found
+// sends nothing. Only a request that reached the upstream and was then
+// cancelled costs its connection (its response may be half read). So the
+// dials are at most one per request the upstream received, plus the dials
+// that can be in progress at once (maxDialsPerUpstream). How many requests
+// get through before their reset depends on the server's scheduling (a few
+// hundred here, fewer under load); 1,000 dials is the absolute bound
+// asserted, against 15,892 dials for 338 requests measured in issue 10.
 func rapidReset(t *testing.T) {
 	const streams = 100_000
 	var requests atomic.Int64
@@ -534,7 +452,7 @@ func rapidReset(t *testing.T) {
 		requests.Add(1)
 		_, _ = io.WriteString(w, "ok")
 	})
-	a := newAttackFront(t, true, testRoute("app.test", addrOf(t, up)))
+	a := newAttackFront(t, true, false, testRoute("app.test", addrOf(t, up)))
 	c := dialH2(t, a.srv.Addr)
 	sent := 0
 	for ; sent < streams; sent++ {
@@ -564,55 +482,16 @@ func rapidReset(t *testing.T) {
 	if limit := reqs + maxDialsPerUpstream; n > limit {
 		t.Errorf("%d upstream dials for %d upstream requests, want at most %d (one per request plus the dials in progress)", n, reqs, limit)
 	}
-	if n > 300 {
-		t.Errorf("%d upstream dials for %d resets, want at most 300", n, sent)
+	if n > 1000 {
+		t.Errorf("%d upstream dials for %d resets, want at most 1,000", n, sent)
 	}
-}
-
-// waitDialsDone waits until no dial of h's HTTP/1.1 transports is in progress.
-func waitDialsDone(t *testing.T, h *Handler) {
-	t.Helper()
-	for end := time.Now().Add(waitLimit); ; time.Sleep(10 * time.Millisecond) {
-		busy := 0
-		h.mu.Lock()
-		for _, rt := range h.transports {
-			if tr, ok := rt.(*h1Transport); ok {
-				tr.mu.Lock()
-				for _, s := range tr.dials {
-					busy += len(s)
-				}
-				tr.mu.Unlock()
-			}
-		}
-		h.mu.Unlock()
-		if busy == 0 {
-			return
-		}
-		if time.Now().After(end) {
-			t.Fatalf("%d upstream dials still in progress", busy)
-		}
-	}
-}
-
-// syncAccepts makes one request to up on a fresh connection: the server
-// accepts in order, so once it is answered every connection set up before
-// it has been accepted and counted.
-func syncAccepts(t *testing.T, up *httptest.Server) {
-	t.Helper()
-	tr := &http.Transport{DisableKeepAlives: true}
-	defer tr.CloseIdleConnections()
-	res, err := (&http.Client{Transport: tr}).Do(newRequest(t, "GET", up.URL+"/", "sync", nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
 }
 
 // malformedChunked: a chunked body with a bad chunk size is the client's
 // fault: 400, the connection closed, and no upstream error counted.
 func malformedChunked(t *testing.T) {
-	up, _ := bodyReader(t)
-	a := newAttackFront(t, false, testRoute("app.test", addrOf(t, up)))
+	up, _, _ := bodyReader(t)
+	a := newAttackFront(t, false, true, testRoute("app.test", addrOf(t, up)))
 	c := rawConn(t, a.srv.Addr)
 	if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\nnope\r\n0\r\n\r\n"); err != nil {
 		t.Fatal(err)
@@ -635,32 +514,6 @@ func malformedChunked(t *testing.T) {
 	}
 }
 
-// upstreamErrorKinds lists the kinds of ingress_upstream_errors_total with a
-// non-zero count.
-func upstreamErrorKinds(t *testing.T, a *attackFront) []string {
-	t.Helper()
-	families, err := a.f.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kinds []string
-	for _, fam := range families {
-		if fam.GetName() != "ingress_upstream_errors_total" {
-			continue
-		}
-		for _, m := range fam.GetMetric() {
-			if value(m) > 0 {
-				for _, l := range m.GetLabel() {
-					if l.GetName() == "kind" {
-						kinds = append(kinds, l.GetValue())
-					}
-				}
-			}
-		}
-	}
-	return kinds
-}
-
 // smuggleCLTE: a request with both Content-Length and Transfer-Encoding
 // whose chunked body ends early, followed by a second request inside the
 // Content-Length. net/http reads the body as chunked (RFC 9112 section
@@ -674,7 +527,7 @@ func smuggleCLTE(t *testing.T) {
 		seen <- r.URL.Path
 		_, _ = io.WriteString(w, "ok")
 	})
-	a := newAttackFront(t, false, testRoute("app.test", addrOf(t, up)))
+	a := newAttackFront(t, false, true, testRoute("app.test", addrOf(t, up)))
 	c := rawConn(t, a.srv.Addr)
 	smuggled := "GET /smuggled HTTP/1.1\r\nHost: app.test\r\n\r\n"
 	body := "0\r\n\r\n" + smuggled
