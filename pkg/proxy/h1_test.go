@@ -116,7 +116,11 @@ func TestUpstreamAnswersBeforeReadingBody(t *testing.T) {
 		http.Error(w, "too big for me", http.StatusRequestEntityTooLarge)
 	})
 	f := newFixture(t, Config{}, table(testRoute("app.test", addrOf(t, up))))
-	body := io.MultiReader(strings.NewReader(strings.Repeat("x", 4<<20))) // chunked, 4 MiB
+	// Chunked, 128 KiB: more than the upstream reads (nothing), less than
+	// net/http's server drains after a response (256 KiB). With more, the
+	// server closes on a client still sending, and a client slower than the
+	// server's 500 ms linger (a CPU hog) gets a reset instead of the answer.
+	body := io.MultiReader(strings.NewReader(strings.Repeat("x", 128<<10)))
 	res := f.do(t, f.newRequest(t, "POST", "app.test", "/", body))
 	if got := readAll(t, res.Body); res.StatusCode != http.StatusRequestEntityTooLarge || got != "too big for me\n" {
 		t.Fatalf("got %d %q, want the upstream's 413", res.StatusCode, got)
