@@ -5,7 +5,7 @@
 #   make test-stress  go test -race -count=20 ./pkg/proxy/ while a CPU hog keeps every
 #                   core busy (one busy loop per core, bounded by `timeout` and killed
 #                   when the tests end, pass or fail): the proxy's tests must hold on a
-#                   saturated machine. About 6 minutes on 2 shared cores.
+#                   saturated machine. 6 to 7 minutes on 2 cores shared with other work.
 SHELL := /bin/bash
 GO ?= go
 TEST_TIMEOUT ?= 8m
