@@ -441,11 +441,12 @@ func upgradeLeavesNoStream(t *testing.T, up netip.AddrPort, want int) {
 // pool, and a request whose client left before a connection was found
 // sends nothing. Only a request that reached the upstream and was then
 // cancelled costs its connection (its response may be half read). So the
-// dials are at most one per request the upstream received, plus the dials
-// that can be in progress at once (maxDialsPerUpstream). How many requests
-// get through before their reset depends on the server's scheduling (a few
-// hundred here, fewer under load); 1,000 dials is the absolute bound
-// asserted, against 15,892 dials for 338 requests measured in issue 10.
+// dials are about one per request sent, plus the dials that can be in
+// progress at once (maxDialsPerUpstream); the backend cannot count a request
+// cut before it parsed it, so that relation is logged, not asserted. How
+// many requests get through before their reset depends on the server's
+// scheduling (300-400 here); 1,000 dials is the bound asserted, against
+// 15,892 dials for 338 requests measured in issue 10.
 func rapidReset(t *testing.T) {
 	const streams = 100_000
 	var requests atomic.Int64
@@ -479,9 +480,6 @@ func rapidReset(t *testing.T) {
 	t.Logf("%d HEADERS+RST_STREAM pairs written (flush: %v): %d upstream requests, %d upstream dials", sent, flushErr, reqs, n)
 	if sent < streams/10 {
 		t.Fatalf("only %d streams could be opened: the probe did not run", sent)
-	}
-	if limit := reqs + maxDialsPerUpstream; n > limit {
-		t.Errorf("%d upstream dials for %d upstream requests, want at most %d (one per request plus the dials in progress)", n, reqs, limit)
 	}
 	if n > 1000 {
 		t.Errorf("%d upstream dials for %d resets, want at most 1,000", n, sent)
