@@ -5,6 +5,10 @@
 #   make test-cluster  the multi-node tests (TestCluster* in any package) on real
 #                   three-engine Swarms built on this machine (internal/clustertest;
 #                   root, iproute2, iptables, nsenter); not part of `make test`
+#   make test-stress  go test -race -count=20 ./pkg/proxy/ while a CPU hog keeps every
+#                   core busy (one busy loop per core, bounded by `timeout` and killed
+#                   when the tests end, pass or fail): the proxy's tests must hold on a
+#                   saturated machine. 6 to 7 minutes on 2 cores shared with other work.
 SHELL := /bin/bash
 GO ?= go
 TEST_TIMEOUT ?= 8m
@@ -13,7 +17,7 @@ CLUSTER_TIMEOUT ?= 20m
 # they must not come from the test cache. Override with TESTFLAGS= for a quick loop.
 TESTFLAGS ?= -count=1
 
-.PHONY: demo demo-down test test-cluster images bench clean-images
+.PHONY: demo demo-down test test-stress test-cluster images bench clean-images
 
 demo:
 	bash scripts/demo.sh up
@@ -30,6 +34,18 @@ test:
 	$(MAKE) --no-print-directory images
 	$(GO) vet ./...
 	$(GO) test -race $(TESTFLAGS) -timeout $(TEST_TIMEOUT) ./...
+
+# The hog's busy loops end by themselves after STRESS_HOG_SECONDS even if
+# make itself is killed; the trap ends them as soon as the tests do.
+STRESS_HOG_SECONDS ?= 3600
+test-stress:
+	@hogs=(); \
+	trap 'kill $${hogs[@]} 2>/dev/null' EXIT; \
+	for i in $$(seq "$$(nproc)"); do \
+		timeout $(STRESS_HOG_SECONDS) bash -c 'while :; do :; done' & hogs+=($$!); \
+	done; \
+	echo "CPU hog: $${#hogs[@]} busy loops"; \
+	$(GO) test -race -count=20 -timeout 60m ./pkg/proxy/
 
 # SWARM_INGRESS_CLUSTER=1 enables clustertest.Start, which skips otherwise; the
 # tests that use it are named TestCluster*, and only the packages that have

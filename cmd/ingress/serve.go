@@ -26,7 +26,7 @@ import (
 type listenFunc func(network, addr string) (net.Listener, error)
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stderr, stdout io.Writer) error {
-	return serveWith(ctx, args, getenv, stderr, stdout, net.Listen)
+	return serveWith(ctx, args, getenv, stderr, stdout, proxy.Listen)
 }
 
 func runController(ctx context.Context, args []string, getenv func(string) string, stderr, stdout io.Writer) error {

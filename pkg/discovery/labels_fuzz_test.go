@@ -105,6 +105,9 @@ func checkSpec(t *testing.T, prefix string, s Spec) {
 	if r.Port == 0 || r.Timeout <= 0 || r.MaxBody < 0 {
 		t.Fatalf("port %d timeout %s max_body %d", r.Port, r.Timeout, r.MaxBody)
 	}
+	if r.ConnectTimeout < 0 || r.ClientBodyTimeout < 0 || r.ClientWriteTimeout < 0 || r.UpstreamIdleTimeout < 0 {
+		t.Fatalf("negative time bound in %+v", r)
+	}
 	if (r.TLS != route.TLSAuto && r.TLS != route.TLSOff) || (r.Redirect && r.TLS != route.TLSAuto) {
 		t.Fatalf("tls %q redirect %t", r.TLS, r.Redirect)
 	}

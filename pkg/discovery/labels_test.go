@@ -89,6 +89,10 @@ func renderSpecs(specs []Spec, errs []route.Error) string {
 		if r.AllowEncodedSlashes {
 			fmt.Fprintf(&b, "  allow_encoded_slashes: true\n")
 		}
+		if r.ConnectTimeout != 0 || r.ClientBodyTimeout != 0 || r.ClientWriteTimeout != 0 || r.UpstreamIdleTimeout != 0 {
+			fmt.Fprintf(&b, "  connect_timeout: %s  client_body_timeout: %s  client_write_timeout: %s  upstream_idle_timeout: %s\n",
+				r.ConnectTimeout, r.ClientBodyTimeout, r.ClientWriteTimeout, r.UpstreamIdleTimeout)
+		}
 		for _, u := range r.BasicAuth {
 			fmt.Fprintf(&b, "  auth.basic: %s:%s\n", u.User, u.Hash)
 		}

@@ -24,7 +24,7 @@ import (
 const headersPart = "headers."
 
 // knownKeys is listed in unknown-key errors.
-const knownKeys = "host, path, port, strip_prefix, tls, redirect, upstream, network, scheme, stream, timeout, max_body, auth.basic, allow, allow_encoded_slashes, headers.<Name>, priority"
+const knownKeys = "host, path, port, strip_prefix, tls, redirect, upstream, network, scheme, stream, timeout, connect_timeout, client_body_timeout, client_write_timeout, upstream_idle_timeout, max_body, auth.basic, allow, allow_encoded_slashes, headers.<Name>, priority"
 
 // errUnknownKey marks the error of a key the parser does not know.
 var errUnknownKey = errors.New("unknown key")
@@ -67,6 +67,14 @@ func applyLabel(s *Spec, key string, lv labelValue) error {
 		r.Stream, err = parseBool(v)
 	case "timeout":
 		r.Timeout, err = parseTimeout(v)
+	case "connect_timeout":
+		r.ConnectTimeout, err = parseTimeout(v)
+	case "client_body_timeout":
+		r.ClientBodyTimeout, err = parseTimeout(v)
+	case "client_write_timeout":
+		r.ClientWriteTimeout, err = parseTimeout(v)
+	case "upstream_idle_timeout":
+		r.UpstreamIdleTimeout, err = parseTimeout(v)
 	case "max_body":
 		r.MaxBody, err = parseSize(v)
 	case "auth.basic":

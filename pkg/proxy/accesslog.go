@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,6 +20,7 @@ const (
 	fieldUpstream = "upstream"
 	fieldRemote   = "remote"
 	fieldProto    = "proto"
+	fieldTimeout  = "timeout" // the time bound that cut the exchange (bounds.go)
 )
 
 type exchangeKey struct{}
@@ -38,29 +40,51 @@ type exchange struct {
 	trusted  bool
 	err      error // the upstream error, if any
 	hijacked bool  // a stream took the connection over: it records the request when it ends
+
+	stats  *routeMetrics // the route's, or the unmatched requests'
+	limit  atomic.Int32  // index in limitNames of the first time bound that fired
+	wbound time.Duration // client write bound (bounds.go)
+	wtimer *time.Timer
 }
 
 func (e *exchange) WriteHeader(code int) {
-	if e.status == 0 && code >= 200 {
-		e.status = code
+	if code >= 200 {
+		if e.status == 0 {
+			e.status = code
+		}
+		e.ResponseWriter.WriteHeader(code)
+		return
 	}
+	e.armWrite() // a 1xx response is written at once
 	e.ResponseWriter.WriteHeader(code)
+	e.disarmWrite()
 }
 
 func (e *exchange) Write(p []byte) (int, error) {
 	if e.status == 0 {
 		e.status = http.StatusOK
 	}
+	e.armWrite()
 	n, err := e.ResponseWriter.Write(p)
+	e.disarmWrite()
 	e.bytes += int64(n)
 	return n, err
 }
 
 // Flush is called after every write on streams; it must stay cheap.
-func (e *exchange) Flush() {
-	if f, ok := e.ResponseWriter.(http.Flusher); ok {
+func (e *exchange) Flush() { _ = e.FlushError() }
+
+// FlushError is Flush with its error (http.ResponseController uses it).
+func (e *exchange) FlushError() error {
+	e.armWrite()
+	defer e.disarmWrite()
+	switch f := e.ResponseWriter.(type) {
+	case interface{ FlushError() error }:
+		return f.FlushError()
+	case http.Flusher:
 		f.Flush()
 	}
+	return nil
 }
 
 // Unwrap lets http.ResponseController reach Hijack and deadlines.
@@ -70,7 +94,11 @@ func (e *exchange) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 // access log. The path is logged without its query, which may carry secrets;
 // the Authorization header is never logged.
 func (h *Handler) finish(ex *exchange, r *http.Request) {
+	if ex.wtimer != nil {
+		ex.wtimer.Stop()
+	}
 	if !ex.hijacked {
+		boundConnWrites(ex.ResponseWriter, r, ex.wbound)
 		h.record(ex, r)
 	}
 }
@@ -85,11 +113,11 @@ func (h *Handler) record(ex *exchange, r *http.Request) {
 	if status == 0 {
 		status = http.StatusOK
 	}
-	stats, id := h.metrics.unmatched, ""
+	id := ""
 	if ex.route != nil {
-		stats, id = ex.route.stats, ex.route.id
+		id = ex.route.id
 	}
-	stats.observe(status, d)
+	ex.stats.observe(status, d)
 
 	e := h.log.Info()
 	if e == nil {
@@ -111,6 +139,9 @@ func (h *Handler) record(ex *exchange, r *http.Request) {
 	}
 	if ex.err != nil {
 		e.AnErr("upstream_error", ex.err)
+	}
+	if l := ex.limitName(); l != "" {
+		e.Str(fieldTimeout, l)
 	}
 	e.Msg("request")
 }

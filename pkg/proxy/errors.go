@@ -20,13 +20,17 @@ const (
 	kindBodyLimit  = "body_limit"  // request body over max_body
 	kindCanceled   = "canceled"    // the client went away
 	kindOther      = "other"
+
+	// The client's own failures, not counted as upstream errors.
+	kindClientBody    = "client_body"    // the request body could not be read (e.g. malformed chunked encoding): 400
+	kindClientTimeout = "client_timeout" // the client paused its body over client_body_timeout: 408
 )
 
 // errorBodies holds the short plain-text body of each error status.
 var errorBodies = map[int][]byte{}
 
 func init() {
-	for _, code := range []int{400, 401, 403, 404, 413, 500, 502, 503, 504} {
+	for _, code := range []int{400, 401, 403, 404, 408, 413, 500, 502, 503, 504} {
 		errorBodies[code] = []byte(http.StatusText(code) + "\n")
 	}
 }
@@ -60,13 +64,31 @@ func (rs *routeState) proxyError(w http.ResponseWriter, r *http.Request, err err
 	if kind == kindCanceled && r.Context().Err() == nil {
 		kind = kindOther
 	}
-	rs.stats.upstreamError(kind)
-	if ex, ok := w.(*exchange); ok {
+	ex, _ := w.(*exchange)
+	if ex != nil && ex.limitName() == limitClientBody {
+		// On HTTP/1.1 the expired read also cancels the request context,
+		// so the transport may report that instead.
+		kind = kindClientTimeout
+	}
+	switch kind {
+	case kindClientBody, kindClientTimeout:
+		// The connection's state is unknown (a broken chunk, a read
+		// deadline in the past): do not read another request from it.
+		w.Header().Set("Connection", "close")
+	case kindTimeout:
+		if ex != nil {
+			ex.limitHit(limitHeader)
+		}
+		fallthrough
+	default:
+		rs.stats.upstreamError(kind)
+	}
+	if ex != nil {
 		ex.err = err
 	}
 	code := statusOf(kind)
 	if code == statusClientClosed {
-		if ex, ok := w.(*exchange); ok {
+		if ex != nil {
 			ex.status = code
 		}
 		return
@@ -76,10 +98,15 @@ func (rs *routeState) proxyError(w http.ResponseWriter, r *http.Request, err err
 
 func kindOf(err error) string {
 	var tooBig *http.MaxBytesError
+	var client *clientBodyError
 	var ne net.Error
 	switch {
 	case errors.As(err, &tooBig):
 		return kindBodyLimit
+	case errors.As(err, &client) && client.timeout:
+		return kindClientTimeout
+	case errors.As(err, &client) && !errors.Is(err, context.Canceled):
+		return kindClientBody
 	case errors.Is(err, errNoUpstream):
 		return kindNoUpstream
 	case isDial(err):
@@ -100,6 +127,10 @@ func statusOf(kind string) int {
 		return http.StatusRequestEntityTooLarge
 	case kindTimeout:
 		return http.StatusGatewayTimeout
+	case kindClientBody:
+		return http.StatusBadRequest
+	case kindClientTimeout:
+		return http.StatusRequestTimeout
 	case kindCanceled:
 		return statusClientClosed
 	}

@@ -23,10 +23,12 @@ import (
 // long or closed by the upstream, so none lingers in CLOSE_WAIT.
 type h1Transport struct {
 	timeout time.Duration // response header timeout
+	connect time.Duration // dial timeout
 	maxHead int64         // bytes a response head may take, 1xx heads included
 
-	mu   sync.Mutex
-	idle map[string][]*h1Conn
+	mu    sync.Mutex
+	idle  map[string][]*h1Conn
+	dials map[string]chan struct{} // per address: a slot per dial in progress (h1dial.go)
 }
 
 type h1Conn struct {
@@ -87,8 +89,9 @@ const h1SweepEvery = 30 * time.Second
 
 var bufWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, connWriteBuffer) }}
 
-func newH1Transport(timeout time.Duration) *h1Transport {
-	t := &h1Transport{timeout: timeout, maxHead: maxResponseHead, idle: map[string][]*h1Conn{}}
+func newH1Transport(timeout, connect time.Duration) *h1Transport {
+	t := &h1Transport{timeout: timeout, connect: connect, maxHead: maxResponseHead,
+		idle: map[string][]*h1Conn{}, dials: map[string]chan struct{}{}}
 	go t.sweep()
 	return t
 }
@@ -127,6 +130,12 @@ func (t *h1Transport) roundTrip(req *http.Request, sink interimSink) (*http.Resp
 	if err != nil {
 		return nil, err
 	}
+	if ctx.Err() != nil {
+		// The client left (or reset its HTTP/2 stream) while the connection
+		// was found: nothing was sent, so the connection stays clean.
+		t.put(addr, c)
+		return nil, ctx.Err()
+	}
 	if c.deadline && req.Body != nil && req.Body != http.NoBody {
 		// Left by the last response; this one's starts after the body.
 		if err := c.nc.SetReadDeadline(time.Time{}); err != nil {
@@ -135,7 +144,7 @@ func (t *h1Transport) roundTrip(req *http.Request, sink interimSink) (*http.Resp
 		}
 		c.deadline = false
 	}
-	stop := context.AfterFunc(ctx, func() { c.nc.Close() })
+	watch := watchContext(ctx, c)
 
 	var wrote *bodyWrite // the body is written concurrently: the upstream may answer first
 	if req.Body == nil || req.Body == http.NoBody {
@@ -149,7 +158,7 @@ func (t *h1Transport) roundTrip(req *http.Request, sink interimSink) (*http.Resp
 		res, err = t.readResponse(ctx, c, req, wrote, sink)
 	}
 	if err != nil {
-		stop()
+		watch.detach()
 		c.nc.Close() // also ends a body write in progress
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -164,10 +173,10 @@ func (t *h1Transport) roundTrip(req *http.Request, sink interimSink) (*http.Resp
 		return nil, err
 	}
 	if res.StatusCode == http.StatusSwitchingProtocols {
-		res.Body = &h1Upgraded{c: c, stop: stop}
+		res.Body = &h1Upgraded{c: c, watch: watch}
 		return res, nil
 	}
-	res.Body = &h1Body{rc: res.Body, t: t, c: c, addr: addr, stop: stop, wrote: wrote,
+	res.Body = &h1Body{rc: res.Body, t: t, c: c, addr: addr, watch: watch, wrote: wrote,
 		reusable: !res.Close && !req.Close}
 	return res, nil
 }

@@ -15,30 +15,36 @@ type bodyWrite struct {
 	done    chan struct{}
 	err     error
 	timeout time.Duration
+	body    readErr
 
 	mu      sync.Mutex
-	headers bool // the response head arrived: no header deadline any more
+	headers bool          // the response head arrived: no header deadline any more
+	ended   bool          // the write finished (err is set)
+	then    func(ok bool) // set by handOff: decides the connection's fate
 }
 
 func (w *bodyWrite) run(c *h1Conn, req *http.Request) {
-	body := &readErr{r: req.Body}
+	body := &w.body
+	body.r = req.Body
 	out := *req
 	out.Body = body
 	err := writeRequest(c.nc, &out)
 	if err != nil && body.err != nil {
 		err = body.err // Request.Write hides the client body's error (e.g. *http.MaxBytesError)
 	}
-	if err == nil {
-		w.mu.Lock()
-		if !w.headers {
-			_ = c.nc.SetReadDeadline(time.Now().Add(w.timeout))
-		}
-		w.mu.Unlock()
+	w.mu.Lock()
+	if err == nil && !w.headers {
+		_ = c.nc.SetReadDeadline(time.Now().Add(w.timeout))
 	}
-	w.err = err
+	w.err, w.ended = err, true
+	then := w.then
+	w.mu.Unlock()
 	close(w.done)
 	if err != nil {
 		c.nc.Close()
+	}
+	if then != nil {
+		then(err == nil)
 	}
 }
 
@@ -52,21 +58,71 @@ func (w *bodyWrite) headersRead() {
 	w.mu.Unlock()
 }
 
-// readErr remembers the error of a request body.
+// handOff leaves the fate of the connection to the writer when the response
+// ended while the request body is still being written (the upstream
+// answered before reading all of it, or the writer has not yet noted its
+// end): then runs when the write finishes. If the write has already
+// finished, it does nothing and reports pending false and whether the write
+// succeeded.
+func (w *bodyWrite) handOff(watch *contextWatch, then func(ok bool)) (pending, ok bool) {
+	if w == nil {
+		return false, true
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ended {
+		return false, w.err == nil
+	}
+	watch.handOff()
+	w.then = then
+	return true, false
+}
+
+// readErr remembers the error of a request body, and its end.
 type readErr struct {
 	r   io.ReadCloser
 	err error
+	eof atomic.Bool
 }
 
 func (b *readErr) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
-	if err != nil && err != io.EOF {
+	if err == io.EOF {
+		b.eof.Store(true)
+	} else if err != nil {
 		b.err = err
 	}
 	return n, err
 }
 
 func (b *readErr) Close() error { return b.r.Close() }
+
+// settleWait bounds how long the end of a response waits for the writer of
+// a request body it has read whole (see settle).
+const settleWait = 100 * time.Millisecond
+
+// settle waits, briefly, for a writer that has read the whole request body
+// to finish its last write: the upstream answered after reading it, so the
+// writer is about to finish, and the connection is pooled before the client
+// has the end of the response (and sends its next request). A write still
+// reading the client's body is not waited for (the upstream answered
+// early); handOff takes over in both cases.
+func (w *bodyWrite) settle() {
+	if w == nil || !w.body.eof.Load() {
+		return
+	}
+	select {
+	case <-w.done:
+		return
+	default:
+	}
+	t := time.NewTimer(settleWait)
+	select {
+	case <-w.done:
+	case <-t.C:
+	}
+	t.Stop()
+}
 
 // failed returns the write's error if it has finished with one.
 func (w *bodyWrite) failed() error {
@@ -81,78 +137,82 @@ func (w *bodyWrite) failed() error {
 	}
 }
 
-// finished reports whether the write completed without error.
-func (w *bodyWrite) finished() bool {
-	if w == nil {
-		return true
-	}
-	select {
-	case <-w.done:
-		return w.err == nil
-	default:
-		return false
-	}
-}
-
-// h1Body returns its connection to the pool once the body was read to the
-// end and the request body was fully written; otherwise it closes it. Close
-// may run while a Read is blocked (a stream ended at shutdown): closing the
-// connection first is what unblocks it.
+// h1Body returns its connection to the pool as soon as the upstream's
+// response has ended (at the read that returns io.EOF), before the caller
+// passes the last bytes on, as http.Transport does: a client that sends its
+// next request as soon as it has the response finds the connection idle.
+// Closed before the end, it closes the connection. Close may run while a
+// Read is blocked (a stream ended at shutdown): closing the connection first
+// is what unblocks it.
 type h1Body struct {
 	rc       io.ReadCloser
 	t        *h1Transport
 	c        *h1Conn
 	addr     string
-	stop     func() bool // detaches the connection from the request context
-	stopOnce sync.Once
-	stopped  bool // stop's result: the context had not closed the connection
+	watch    *contextWatch
 	wrote    *bodyWrite
 	reusable bool
-	eof      atomic.Bool
-	closed   atomic.Bool
+	claimed  atomic.Bool // the connection's fate is decided (at the end, or by Close)
 }
 
-// release detaches the connection from the request context (once) and
-// reports whether the context had not closed it already. A hijacked stream
-// calls it before its handler returns, which cancels that context.
-func (b *h1Body) release() bool {
-	b.stopOnce.Do(func() { b.stopped = b.stop() })
-	return b.stopped
-}
+// release detaches the connection from the request context and reports
+// whether the context had not closed it already. A hijacked stream calls it
+// before its handler returns, which cancels that context.
+func (b *h1Body) release() bool { return b.watch.detach() }
 
 func (b *h1Body) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
-	if err == io.EOF {
-		b.eof.Store(true)
+	if err == io.EOF && b.claimed.CompareAndSwap(false, true) {
+		b.ended()
 	}
 	return n, err
 }
 
+// ended decides the connection's fate once the response was read whole.
+func (b *h1Body) ended() {
+	if !b.reusable || b.c.br.Buffered() > 0 {
+		b.watch.detach()
+		b.c.nc.Close()
+		return
+	}
+	b.wrote.settle()
+	if pending, ok := b.wrote.handOff(b.watch, b.recycle); !pending {
+		b.recycle(ok)
+	}
+}
+
+// recycle pools the connection if the request was written whole (ok) and
+// the context did not close it; otherwise it closes it.
+func (b *h1Body) recycle(ok bool) {
+	if b.watch.detach() && ok {
+		b.t.put(b.addr, b.c)
+		return
+	}
+	b.c.nc.Close()
+}
+
 func (b *h1Body) Close() error {
-	if !b.closed.CompareAndSwap(false, true) {
+	if !b.claimed.CompareAndSwap(false, true) {
 		return nil
 	}
-	reuse := b.release() && b.reusable && b.eof.Load() && b.c.br.Buffered() == 0 && b.wrote.finished()
-	if !reuse {
-		b.c.nc.Close()
+	if b.rc == http.NoBody { // nothing to read: the response has ended
+		b.ended()
+		return nil
 	}
-	err := b.rc.Close() // after closing the connection: it would drain an unread body
-	if reuse {
-		b.t.put(b.addr, b.c)
-	}
-	return err
+	b.watch.detach()
+	b.c.nc.Close()
+	return b.rc.Close() // after closing the connection: it would drain an unread body
 }
 
 // h1Upgraded is the upstream side of a switched protocol (WebSocket).
 type h1Upgraded struct {
-	c    *h1Conn
-	stop func() bool
-	once sync.Once
+	c     *h1Conn
+	watch *contextWatch
 }
 
 func (u *h1Upgraded) Read(p []byte) (int, error)  { return u.c.br.Read(p) }
 func (u *h1Upgraded) Write(p []byte) (int, error) { return u.c.nc.Write(p) }
 func (u *h1Upgraded) Close() error {
-	u.once.Do(func() { u.stop() })
+	u.watch.detach()
 	return u.c.nc.Close()
 }

@@ -30,6 +30,11 @@ func (t *h1Transport) sweep() {
 				t.idle[addr] = kept
 			}
 		}
+		for addr, slots := range t.dials {
+			if len(slots) == 0 {
+				delete(t.dials, addr) // a dial that still holds it finishes harmlessly
+			}
+		}
 		t.mu.Unlock()
 		for _, c := range drop {
 			c.nc.Close()
@@ -53,29 +58,33 @@ func (c *h1Conn) alive() bool {
 	return errors.Is(err, syscall.EAGAIN) // nothing to read; anything else is EOF, data or an error
 }
 
-// get returns a live idle connection to addr or dials one.
+// get returns a live idle connection to addr or dials one (h1dial.go).
 func (t *h1Transport) get(ctx context.Context, addr string) (*h1Conn, bool, error) {
+	if c := t.idleConn(addr); c != nil {
+		return c, true, nil
+	}
+	return t.dial(ctx, addr)
+}
+
+// idleConn takes the most recently used live idle connection to addr, or
+// returns nil.
+func (t *h1Transport) idleConn(addr string) *h1Conn {
 	for {
 		t.mu.Lock()
 		conns := t.idle[addr]
 		if len(conns) == 0 {
 			t.mu.Unlock()
-			break
+			return nil
 		}
 		c := conns[len(conns)-1]
 		conns[len(conns)-1] = nil
 		t.idle[addr] = conns[:len(conns)-1]
 		t.mu.Unlock()
 		if time.Since(c.since) < idleConnTimeout && c.alive() {
-			return c, true, nil
+			return c
 		}
 		c.nc.Close()
 	}
-	nc, err := dialTCP4(ctx, "tcp4", addr)
-	if err != nil {
-		return nil, false, err
-	}
-	return newH1Conn(nc), false, nil
 }
 
 func (t *h1Transport) put(addr string, c *h1Conn) {

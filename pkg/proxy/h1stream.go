@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -109,12 +110,28 @@ func (s *h1Stream) watch() {
 // end of the body. An upstream failure closes the connection without the
 // last chunk, so the client sees a cut response.
 func (s *h1Stream) copy() {
-	if s.writeHead() == nil && s.copyBody() && s.chunked {
-		_ = s.writeEnd() // a failure here is the client's: nothing left to do
+	if s.wrote(s.writeHead()) && s.copyBody() && s.chunked {
+		s.wrote(s.writeEnd()) // a failure here is the client's: nothing left to do
 	}
 	s.done.Store(true)
 	s.conn.Close()
 	s.rs.endStream(s.ex, s.r, s.body)
+}
+
+// bound sets the deadline of the next write to the client: a stream has no
+// idle timeout, but a client that stops reading does not hold it forever.
+func (s *h1Stream) bound() {
+	if s.ex.wbound > 0 {
+		_ = s.conn.SetWriteDeadline(time.Now().Add(s.ex.wbound))
+	}
+}
+
+// wrote notes a write's outcome and reports whether it succeeded.
+func (s *h1Stream) wrote(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		s.ex.limitHit(limitClientWrite)
+	}
+	return err == nil
 }
 
 // endStream closes the upstream body (the stream leaves the registry) and
@@ -125,6 +142,7 @@ func (rs *routeState) endStream(ex *exchange, r *http.Request, body io.Closer) {
 }
 
 func (s *h1Stream) writeHead() error {
+	s.bound()
 	bw := bufWriters.Get().(*bufio.Writer)
 	bw.Reset(s.conn)
 	code := s.res.StatusCode
@@ -176,7 +194,8 @@ func (s *h1Stream) copyBody() bool {
 			if s.chunked {
 				frame = chunkFrame(buf, n)
 			}
-			if _, err := s.conn.Write(frame); err != nil {
+			s.bound()
+			if _, err := s.conn.Write(frame); !s.wrote(err) {
 				s.gone.Store(true)
 				return false
 			}
@@ -214,6 +233,7 @@ func chunkFrame(buf []byte, n int) []byte {
 
 // writeEnd writes the last chunk with the upstream's trailers, if any.
 func (s *h1Stream) writeEnd() error {
+	s.bound()
 	if len(s.res.Trailer) == 0 {
 		_, err := io.WriteString(s.conn, "0\r\n\r\n")
 		return err

@@ -83,9 +83,18 @@ func (h *Handler) SetTable(t *route.Table) {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ex := &exchange{ResponseWriter: w, start: time.Now()}
+	ex := &exchange{ResponseWriter: w, start: time.Now(), stats: h.metrics.unmatched, wbound: route.DefaultClientWriteTimeout}
 	ex.peer, ex.trusted = h.peer(r)
+	boundConnWrites(w, r, 0) // the last response's bound may linger on a kept-alive connection
 	defer h.finish(ex, r)
+	if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 {
+		// net/http reads a chunked body and drops any Content-Length that
+		// came with it; a client that sent both may be smuggling a request
+		// past a front proxy that believed the Content-Length. RFC 9112
+		// section 6.1: close the connection after the response, so that
+		// nothing after this body is read as another request.
+		w.Header().Set("Connection", "close")
+	}
 
 	st := h.state.Load()
 	raw := requestPath(r.URL)
@@ -109,7 +118,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(ex, http.StatusNotFound)
 		return
 	}
-	ex.route = rs
+	ex.route, ex.stats, ex.wbound = rs, rs.stats, rs.bounds.ClientWrite
 	rt := rs.route
 
 	if rt.Blocked != "" {
@@ -139,6 +148,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, rt.MaxBody) // w, not ex: it tells the server to close the connection
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		cb := &clientBody{rc: r.Body, ex: ex, bound: rs.bounds.ClientBody}
+		if rt.Stream {
+			cb.bound = 0 // a stream both ways (NDJSON) may be quiet: no idle timeout
+		}
+		r.Body = cb
 	}
 	if rt.Stream && r.ProtoMajor == 1 && r.Body != http.NoBody {
 		// Let a stream route's upstream answer while the client still

@@ -22,6 +22,7 @@ type metrics struct {
 	duration       *prometheus.HistogramVec // by route
 	streams        *prometheus.GaugeVec     // open streams by route
 	upstreamErrors *prometheus.CounterVec   // by route and kind
+	timeouts       *prometheus.CounterVec   // time bounds that fired, by route and kind
 	routes         prometheus.Gauge
 	unmatched      *routeMetrics
 }
@@ -44,6 +45,9 @@ func newMetrics(reg prometheus.Registerer, log zerolog.Logger) *metrics {
 		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ingress_upstream_errors_total", Help: "Failed upstream attempts, by route and kind (dial, timeout, broken, no_upstream, body_limit, canceled, other).",
 		}, []string{"route", "kind"}),
+		timeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ingress_timeouts_total", Help: "Time bounds that cut an exchange, by route and kind (connect, header, client_body, client_write, upstream_idle).",
+		}, []string{"route", "kind"}),
 		routes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ingress_routes", Help: "Routes in the current table.",
 		}),
@@ -53,6 +57,7 @@ func newMetrics(reg prometheus.Registerer, log zerolog.Logger) *metrics {
 		m.duration = register(reg, m.duration, log)
 		m.streams = register(reg, m.streams, log)
 		m.upstreamErrors = register(reg, m.upstreamErrors, log)
+		m.timeouts = register(reg, m.timeouts, log)
 		m.routes = register(reg, m.routes, log)
 	}
 	m.unmatched = m.route(unmatchedRoute)
@@ -80,6 +85,7 @@ func (m *metrics) forget(id string) {
 	m.duration.DeletePartialMatch(l)
 	m.streams.DeletePartialMatch(l)
 	m.upstreamErrors.DeletePartialMatch(l)
+	m.timeouts.DeletePartialMatch(l)
 }
 
 // routeMetrics caches one route's metric handles, so that the hot path does
@@ -139,4 +145,8 @@ func (rm *routeMetrics) counter(code int) prometheus.Counter {
 
 func (rm *routeMetrics) upstreamError(kind string) {
 	rm.m.upstreamErrors.WithLabelValues(rm.id, kind).Inc()
+}
+
+func (rm *routeMetrics) timeout(kind string) {
+	rm.m.timeouts.WithLabelValues(rm.id, kind).Inc()
 }

@@ -55,6 +55,9 @@ func (rs *routeState) roundTrip(req *http.Request, ex *exchange, sink interimSin
 		if err == nil {
 			if ex != nil {
 				ex.upstream = u // released by Handler.finish
+				if res.StatusCode != http.StatusSwitchingProtocols {
+					res.Body = &idleBody{rc: res.Body, ex: ex, bound: rs.bounds.UpstreamIdle}
+				}
 			} else {
 				u.inflight.Add(-1)
 			}
@@ -63,6 +66,9 @@ func (rs *routeState) roundTrip(req *http.Request, ex *exchange, sink interimSin
 		u.inflight.Add(-1)
 		if isDial(err) {
 			u.eject()
+			if ex != nil && isTimeout(err) {
+				ex.limitHit(limitConnect)
+			}
 		}
 		if i >= attempts || !retryable(req, body, err) {
 			return nil, err
@@ -114,6 +120,11 @@ func idempotent(method string) bool {
 func isDial(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial" || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // isBroken reports a connection that failed after the request was written

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"log"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -15,7 +16,8 @@ import (
 
 // Server limits. There is deliberately no ReadTimeout or WriteTimeout: they
 // would cut long uploads, event streams and WebSockets. Slow clients are
-// bounded by the header timeout, the header size limit and the idle timeout.
+// bounded by the header timeout, the header size limit and the idle timeout
+// here, and per read and write by the routes' bounds (bounds.go).
 const (
 	readHeaderTimeout = 10 * time.Second
 	idleTimeout       = 120 * time.Second
@@ -47,6 +49,14 @@ func NewServer(addr string, h http.Handler, tlsConfig *tls.Config, log zerolog.L
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          newErrorLog(log),
 	}
+}
+
+// Listen opens a listener whose connections probe an idle peer with TCP
+// keep-alive (see keepAlive), so that a stream to a client that vanished
+// without closing ends within about a minute.
+func Listen(network, addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAliveConfig: keepAlive}
+	return lc.Listen(context.Background(), network, addr)
 }
 
 // Shutdown drains servers: they stop accepting at once and close idle

@@ -23,7 +23,8 @@ type routeState struct {
 	route     *route.Route
 	id        string
 	proxy     *httputil.ReverseProxy
-	base      http.RoundTripper // shared transport for the route's scheme and timeout
+	bounds    route.Bounds      // the route's time limits, defaults applied
+	base      http.RoundTripper // shared transport for the route's scheme and timeouts
 	h1        *h1Transport      // base, for scheme=http: the direct path uses it
 	scheme    string            // URL scheme towards the upstream: http or https
 	ups       []*upstream
@@ -59,10 +60,11 @@ func (h *Handler) prepare(r *route.Route, ups map[netip.AddrPort]*upstream, stat
 		h:         h,
 		route:     r,
 		id:        r.ID(),
-		base:      h.transport(r.Scheme, r.Timeout),
+		bounds:    r.Bounds(),
 		scheme:    "http",
 		challenge: `Basic realm="` + realm(r.Service) + `", charset="UTF-8"`,
 	}
+	rs.base = h.transport(r.Scheme, rs.bounds)
 	rs.h1, _ = rs.base.(*h1Transport)
 	if r.Scheme == route.SchemeHTTPS {
 		rs.scheme = "https"

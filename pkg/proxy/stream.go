@@ -1,29 +1,75 @@
 package proxy
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // modifyResponse applies the route's response headers and tracks streams:
 // text/event-stream responses, every response of a stream=true route, and
 // upgraded connections. A tracked stream is counted in the active-streams
 // gauge and can be ended cleanly at shutdown.
+//
+// A stream has no idle timeout: its body loses the upstream idle bound
+// (bounds.go) before its first read.
+//
+// A 101 that switches to another protocol than the one asked for is an
+// error (ReverseProxy would refuse it too, but only after this, leaving the
+// stream registered and the upstream connection open); returning it makes
+// ReverseProxy close the body and answer 502.
 func (rs *routeState) modifyResponse(res *http.Response) error {
 	rs.setHeaders(res.Header)
 	upgraded := res.StatusCode == http.StatusSwitchingProtocols
 	if upgraded {
+		if err := checkUpgrade(res); err != nil {
+			return err
+		}
 		if ex, ok := res.Request.Context().Value(exchangeKey{}).(*exchange); ok {
 			ex.status = http.StatusSwitchingProtocols // the hijacked conn bypasses WriteHeader
 		}
 	}
 	if upgraded || rs.route.Stream || isEventStream(res.Header.Get("Content-Type")) {
+		if ib, ok := res.Body.(*idleBody); ok {
+			res.Body = ib.rc
+		}
 		res.Body = rs.h.streams.track(res.Body, rs.stats, upgraded)
+		if upgraded {
+			// Whatever way ReverseProxy leaves the exchange (a failed
+			// hijack included), the upgraded connection ends with it.
+			body := res.Body
+			context.AfterFunc(res.Request.Context(), func() { _ = body.Close() })
+		}
 	}
 	return nil
+}
+
+// errUpgradeMismatch: the upstream switched to a protocol the client did
+// not ask for.
+var errUpgradeMismatch = errors.New("upstream switched to another protocol than the one requested")
+
+// checkUpgrade accepts a 101 whose Upgrade names the protocol the request
+// asked for (compared as ReverseProxy does).
+func checkUpgrade(res *http.Response) error {
+	want, got := upgradeType(res.Request.Header), upgradeType(res.Header)
+	if got == "" || !strings.EqualFold(want, got) {
+		return fmt.Errorf("%w: asked %q, got %q", errUpgradeMismatch, want, got)
+	}
+	return nil
+}
+
+func upgradeType(h http.Header) string {
+	if !httpguts.HeaderValuesContainsToken(h["Connection"], "Upgrade") {
+		return ""
+	}
+	return h.Get("Upgrade")
 }
 
 func (rs *routeState) setHeaders(h http.Header) {
@@ -126,6 +172,9 @@ func (b *streamBody) Read(p []byte) (int, error) {
 
 func (b *streamBody) Close() error {
 	b.closed.Do(func() {
+		// The gauge first: whoever waits on idle or h1Idle (Shutdown) must
+		// find it already down.
+		b.stats.streams.Dec()
 		b.reg.mu.Lock()
 		delete(b.reg.open, b)
 		if len(b.reg.open) == 0 && b.reg.idle != nil {
@@ -140,7 +189,6 @@ func (b *streamBody) Close() error {
 			}
 		}
 		b.reg.mu.Unlock()
-		b.stats.streams.Dec()
 	})
 	return b.ReadCloser.Close()
 }

@@ -80,7 +80,11 @@ func readLockstep(t *testing.T, body io.Reader, l *lockstep, sep string) {
 			t.Fatalf("chunk %d not delivered while the upstream waits: the proxy buffers", i)
 		}
 		if i < len(l.chunks)-1 {
-			l.next <- struct{}{}
+			select {
+			case l.next <- struct{}{}:
+			case <-time.After(waitLimit):
+				t.Fatalf("the upstream stopped waiting for chunk %d: the stream was cut", i+1)
+			}
 		}
 	}
 }

@@ -36,7 +36,14 @@ func TestSwapUnderLoad(t *testing.T) {
 	}
 	f := newFixture(t, Config{}, tableFor(0))
 
-	streamReq := f.newRequest(t, "GET", "sse.test", "/", nil)
+	// The stream must outlive the load, however long a busy machine makes
+	// it: its request is not bounded by waitLimit (newRequest), only each
+	// read of it is (readLockstep).
+	streamReq, err := http.NewRequestWithContext(t.Context(), "GET", f.front.URL+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streamReq.Host = "sse.test"
 	streamRes := f.do(t, streamReq)
 
 	const workers, perWorker = 8, 100

@@ -11,10 +11,8 @@ import (
 )
 
 // Transport tuning. Pools are per upstream address and shared by every route
-// with the same scheme and timeout; they survive table swaps.
+// with the same scheme and timeouts; they survive table swaps.
 const (
-	dialTimeout         = 5 * time.Second
-	tcpKeepAlive        = 30 * time.Second
 	idleConnTimeout     = 90 * time.Second
 	maxIdleConnsPerHost = 256 // a busy route keeps its connections warm
 	tlsHandshakeTimeout = 10 * time.Second
@@ -27,7 +25,13 @@ const (
 	connReadBuffer  = 2 << 10
 )
 
-var dialer = &net.Dialer{Timeout: dialTimeout, KeepAlive: tcpKeepAlive}
+// keepAlive probes a connection that has been quiet for Idle, every
+// Interval, and drops it after Count probes go unanswered: a stream (which
+// has no idle timeout) whose peer vanished without closing ends within about
+// a minute. The listeners use it too (Listen).
+var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 10 * time.Second, Count: 3}
+
+var dialer = &net.Dialer{KeepAliveConfig: keepAlive} // the timeout comes with the context (h1dial.go)
 
 // dialTCP4 ignores the network the transport asks for: upstreams are IPv4
 // literals and are only ever dialled over IPv4.
@@ -35,30 +39,27 @@ func dialTCP4(ctx context.Context, _, addr string) (net.Conn, error) {
 	return dialer.DialContext(ctx, "tcp4", addr)
 }
 
-// transportKey identifies one shared transport. The response header timeout
-// is a transport setting, so each distinct timeout gets its own transport (in
-// practice a handful: most routes keep the default).
+// transportKey identifies one shared transport. The response header and
+// connect timeouts are transport settings, so each distinct pair gets its
+// own transport (in practice a handful: most routes keep the defaults).
 type transportKey struct {
-	scheme  string
-	timeout time.Duration
+	scheme           string
+	timeout, connect time.Duration
 }
 
-// transport returns the shared transport for a route's scheme and timeout,
+// transport returns the shared transport for a route's scheme and timeouts,
 // creating it on first use: h1Transport for plain HTTP (the common case and
 // the hot path), http.Transport for https and h2c. It runs under h.mu.
-func (h *Handler) transport(scheme string, timeout time.Duration) http.RoundTripper {
-	if timeout <= 0 {
-		timeout = route.DefaultTimeout
-	}
-	k := transportKey{scheme, timeout}
+func (h *Handler) transport(scheme string, b route.Bounds) http.RoundTripper {
+	k := transportKey{scheme, b.Header, b.Connect}
 	if t := h.transports[k]; t != nil {
 		return t
 	}
 	var t http.RoundTripper
 	if scheme == route.SchemeHTTP || scheme == "" {
-		t = newH1Transport(timeout)
+		t = newH1Transport(b.Header, b.Connect)
 	} else {
-		t = newTransport(scheme, timeout)
+		t = newTransport(scheme, b.Header, b.Connect)
 	}
 	h.transports[k] = t
 	return t
@@ -76,7 +77,7 @@ func (h *Handler) transport(scheme string, timeout time.Duration) http.RoundTrip
 // library's unencrypted HTTP/2 support, Go 1.24+); the dialer is the same.
 //
 // https speaks HTTP/1.1 only, so that Upgrade requests pass through.
-func newTransport(scheme string, timeout time.Duration) *http.Transport {
+func newTransport(scheme string, timeout, connect time.Duration) *http.Transport {
 	var protocols http.Protocols
 	if scheme == route.SchemeH2C {
 		protocols.SetUnencryptedHTTP2(true)
@@ -84,8 +85,12 @@ func newTransport(scheme string, timeout time.Duration) *http.Transport {
 		protocols.SetHTTP1(true)
 	}
 	return &http.Transport{
-		Proxy:                 nil, // never an environment proxy
-		DialContext:           dialTCP4,
+		Proxy: nil, // never an environment proxy
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, connect)
+			defer cancel()
+			return dialTCP4(ctx, network, addr)
+		},
 		Protocols:             &protocols,
 		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
 		IdleConnTimeout:       idleConnTimeout,

@@ -32,8 +32,15 @@ const (
 	SchemeH2C   = "h2c"
 )
 
-// DefaultTimeout is the default wait for an upstream's response headers.
-const DefaultTimeout = 60 * time.Second
+// The defaults of a route's time bounds (docs/labels.md has the Nginx
+// directive each one replaces).
+const (
+	DefaultTimeout             = 60 * time.Second // wait for the upstream's response headers
+	DefaultConnectTimeout      = 5 * time.Second  // upstream dial
+	DefaultClientBodyTimeout   = 60 * time.Second // wait between two reads of the request body
+	DefaultClientWriteTimeout  = 60 * time.Second // a write to the client blocked (a client that does not read)
+	DefaultUpstreamIdleTimeout = 60 * time.Second // wait between two reads of a non-stream response body
+)
 
 // Route is one routable unit: a set of hosts and a path prefix in front of a
 // set of upstream addresses. Fields hold parsed, validated values.
@@ -55,11 +62,16 @@ type Route struct {
 	Scheme      string           // SchemeHTTP, SchemeHTTPS or SchemeH2C
 	Stream      bool             // flush every write whatever the content type
 	Timeout     time.Duration    // response header timeout; 0 means DefaultTimeout
-	MaxBody     int64            // largest request body in bytes; 0 means unlimited
-	BasicAuth   []BasicUser      // non-empty: require one of these users
-	Allow       []netip.Prefix   // non-empty: only these client networks
-	Headers     []Header         // response headers to set, sorted by name
-	Priority    int
+	// The other time bounds; 0 means the default (see Bounds).
+	ConnectTimeout      time.Duration
+	ClientBodyTimeout   time.Duration
+	ClientWriteTimeout  time.Duration
+	UpstreamIdleTimeout time.Duration
+	MaxBody             int64          // largest request body in bytes; 0 means unlimited
+	BasicAuth           []BasicUser    // non-empty: require one of these users
+	Allow               []netip.Prefix // non-empty: only these client networks
+	Headers             []Header       // response headers to set, sorted by name
+	Priority            int
 
 	// AllowEncodedSlashes accepts %2F and %5C in request paths (kept
 	// escaped); otherwise such a request is refused with 400.
@@ -70,6 +82,33 @@ type Route struct {
 	// reach an upstream (it has none), so that a broken security setting
 	// fails closed instead of leaving the path to a shorter route.
 	Blocked string
+}
+
+// Bounds are a route's time limits with the defaults applied.
+type Bounds struct {
+	Connect      time.Duration // upstream dial
+	Header       time.Duration // upstream response headers (label `timeout`)
+	ClientBody   time.Duration // longest wait between two reads of the request body
+	ClientWrite  time.Duration // longest a write to the client may stay blocked
+	UpstreamIdle time.Duration // longest wait between two reads of a response body that is not a stream
+}
+
+// Bounds returns the route's time limits, defaults applied.
+func (r *Route) Bounds() Bounds {
+	return Bounds{
+		Connect:      orDefault(r.ConnectTimeout, DefaultConnectTimeout),
+		Header:       orDefault(r.Timeout, DefaultTimeout),
+		ClientBody:   orDefault(r.ClientBodyTimeout, DefaultClientBodyTimeout),
+		ClientWrite:  orDefault(r.ClientWriteTimeout, DefaultClientWriteTimeout),
+		UpstreamIdle: orDefault(r.UpstreamIdleTimeout, DefaultUpstreamIdleTimeout),
+	}
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }
 
 // BasicUser is one `auth.basic` credential; Hash is a bcrypt hash.
