@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"path/filepath"
 
 	"github.com/swarm-ingress/swarm-ingress/pkg/certs"
@@ -21,7 +20,7 @@ const edgeStateFile = "edge-state"
 const certSourceControl = "control"
 
 func runEdge(ctx context.Context, args []string, getenv func(string) string, stderr, stdout io.Writer) error {
-	return edgeWith(ctx, args, getenv, stderr, stdout, net.Listen)
+	return edgeWith(ctx, args, getenv, stderr, stdout, proxy.Listen)
 }
 
 // edgeWith runs `ingress edge`: the public listeners, fed by the controllers

@@ -15,11 +15,13 @@ import (
 )
 
 // TLSConfig is the edge's HTTPS listener config: the received certificates
-// by SNI, TLS-ALPN-01 answers, h2 and http/1.1, TLS 1.2 minimum. A name the
-// edge holds no certificate for is refused.
+// by SNI, TLS-ALPN-01 answers, h2 and http/1.1, TLS 1.2 minimum with the
+// same AEAD suites as every listener (certs.CipherSuites). A name the edge
+// holds no certificate for is refused.
 func (e *Edge) TLSConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
+		CipherSuites:   certs.CipherSuites,
 		NextProtos:     []string{"h2", "http/1.1", acme.ALPNProto},
 		GetCertificate: e.getCertificate,
 	}
