@@ -9,13 +9,14 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 )
 
 // selfSigned makes the throwaway certificate Pebble's listeners present, for
-// 127.0.0.1 and localhost, and a pool that trusts it.
-func selfSigned(t testing.TB) (certPEM, keyPEM []byte, pool *x509.CertPool) {
+// addr and localhost, and a pool that trusts it.
+func selfSigned(t testing.TB, addr netip.Addr) (certPEM, keyPEM []byte, pool *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -31,7 +32,7 @@ func selfSigned(t testing.TB) (certPEM, keyPEM []byte, pool *x509.CertPool) {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		IPAddresses:           []net.IP{addr.AsSlice()},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {

@@ -2,15 +2,16 @@ package pebbletest
 
 import (
 	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/miekg/dns"
 )
 
 // startDNS serves, on a TCP port of 127.0.0.1 (Pebble asks over TCP), an A
-// record 127.0.0.1 for every name and no other records, and returns its
+// record target for every name and no other records, and returns its
 // address.
-func startDNS(t testing.TB) string {
+func startDNS(t testing.TB, target netip.Addr) string {
 	t.Helper()
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -19,7 +20,7 @@ func startDNS(t testing.TB) string {
 	started := make(chan struct{})
 	srv := &dns.Server{
 		Listener:          l,
-		Handler:           dns.HandlerFunc(answerLoopback),
+		Handler:           dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) { answer(w, q, target) }),
 		NotifyStartedFunc: func() { close(started) },
 	}
 	done := make(chan struct{})
@@ -35,7 +36,7 @@ func startDNS(t testing.TB) string {
 	return l.Addr().String()
 }
 
-func answerLoopback(w dns.ResponseWriter, q *dns.Msg) {
+func answer(w dns.ResponseWriter, q *dns.Msg, target netip.Addr) {
 	m := new(dns.Msg)
 	m.SetReply(q)
 	for _, question := range q.Question {
@@ -44,7 +45,7 @@ func answerLoopback(w dns.ResponseWriter, q *dns.Msg) {
 		}
 		m.Answer = append(m.Answer, &dns.A{
 			Hdr: dns.RR_Header{Name: question.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 0},
-			A:   net.IPv4(127, 0, 0, 1),
+			A:   target.AsSlice(),
 		})
 	}
 	_ = w.WriteMsg(m)

@@ -16,10 +16,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,16 +31,23 @@ import (
 
 // Config says where Pebble sends its validation requests.
 type Config struct {
-	HTTPPort int  // port on 127.0.0.1 Pebble connects to for http-01; 0: an unused port
-	TLSPort  int  // port on 127.0.0.1 Pebble connects to for tls-alpn-01; 0: an unused port
+	HTTPPort int  // port on Target Pebble connects to for http-01; 0: an unused port
+	TLSPort  int  // port on Target Pebble connects to for tls-alpn-01; 0: an unused port
 	Stopped  bool // do not start Pebble in New; call Start later (a CA that is down)
+	// Listen is the address Pebble's listeners bind (and its certificate
+	// names); the zero value is 127.0.0.1. Another address of this machine
+	// (a test bridge's) lets containers reach the CA.
+	Listen netip.Addr
+	// Target is the address Pebble's DNS gives every name, where validations
+	// go; the zero value is 127.0.0.1.
+	Target netip.Addr
 }
 
 // Pebble is one Pebble server. Stop and Start keep its ports and config, so a
 // test can take the CA down and bring it back; Pebble keeps no state across
 // a restart (accounts, orders and its issuing root are new).
 type Pebble struct {
-	DirectoryURL string // https://127.0.0.1:<port>/dir
+	DirectoryURL string // https://<Listen>:<port>/dir
 	RootsFile    string // PEM of the certificate Pebble's listeners present: trust it for DirectoryURL
 
 	t        testing.TB
@@ -66,16 +73,22 @@ func New(t testing.TB, cfg Config) *Pebble {
 	dir := t.TempDir()
 	p := &Pebble{t: t, bin: binary(t), dir: dir, seen: make(chan struct{})}
 
-	certPEM, keyPEM, pool := selfSigned(t)
+	if !cfg.Listen.IsValid() {
+		cfg.Listen = loopback
+	}
+	if !cfg.Target.IsValid() {
+		cfg.Target = loopback
+	}
+	certPEM, keyPEM, pool := selfSigned(t, cfg.Listen)
 	p.roots = pool
 	p.RootsFile = filepath.Join(dir, "cert.pem")
 	keyFile := filepath.Join(dir, "key.pem")
 	writeFile(t, p.RootsFile, certPEM)
 	writeFile(t, keyFile, keyPEM)
 
-	p.dnsAddr = startDNS(t)
-	listen := freeAddr(t)
-	p.mgmtAddr = freeAddr(t)
+	p.dnsAddr = startDNS(t, cfg.Target)
+	listen := freeAddr(t, cfg.Listen)
+	p.mgmtAddr = freeAddr(t, cfg.Listen)
 	p.DirectoryURL = "https://" + listen + "/dir"
 	if cfg.HTTPPort == 0 {
 		cfg.HTTPPort = freePort(t)
@@ -306,10 +319,18 @@ func writeFile(t testing.TB, name string, data []byte) {
 	}
 }
 
-// freeAddr returns 127.0.0.1:<port> for a port that was free a moment ago.
-func freeAddr(t testing.TB) string {
+// loopback is where Pebble listens and sends validations by default.
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+// freeAddr returns <addr>:<port> for a port of addr that was free a moment ago.
+func freeAddr(t testing.TB, addr netip.Addr) string {
 	t.Helper()
-	return fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	l, err := net.Listen("tcp4", netip.AddrPortFrom(addr, 0).String())
+	if err != nil {
+		t.Fatalf("pebbletest: find a free port on %s: %v", addr, err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 func freePort(t testing.TB) int {
