@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"path/filepath"
 
@@ -26,23 +23,13 @@ func runEdge(ctx context.Context, args []string, getenv func(string) string, std
 // edgeWith runs `ingress edge`: the public listeners, fed by the controllers
 // over the control channel. It never talks to Docker.
 func edgeWith(ctx context.Context, args []string, getenv func(string) string, stderr, stdout io.Writer, listen listenFunc) error {
-	values, rest, err := loadSettings("ingress edge", args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if len(rest) > 0 {
-		return fmt.Errorf("unexpected arguments %q; settings are flags like --ingress-http-addr=:80", rest)
-	}
-	cfg, err := parseConfig(values, roleEdge)
-	if err != nil {
-		return err
+	cfg, err := roleConfig("ingress edge", roleEdge, args, getenv, stderr)
+	if err != nil || cfg == nil {
+		return err // nil, nil: only the help was asked for
 	}
 	logs := newLogBuffer(stdout)
 	defer logs.Close()
-	log := newLogger(cfg, logs)
+	log := newLogger(*cfg, logs)
 	registry := newRegistry()
 	px := proxy.New(proxy.Config{
 		Logger:         log.With().Str("component", "proxy").Logger(),

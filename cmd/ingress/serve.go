@@ -39,30 +39,41 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 	return appWith(ctx, roleServe, args, getenv, stderr, stdout, listen)
 }
 
+// roleConfig reads and checks the settings of role r (named name in the
+// usage): every problem at once, before anything starts. It returns nil and
+// no error when only the help was asked for.
+func roleConfig(name string, r role, args []string, getenv func(string) string, stderr io.Writer) (*Config, error) {
+	values, rest, err := loadSettings(name, args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(rest) > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q; settings are flags like --ingress-http-addr=:80", rest)
+	}
+	cfg, err := parseConfig(values, r)
+	if err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
 // appWith runs `ingress serve` or `ingress controller`, the roles that read Docker.
 func appWith(ctx context.Context, r role, args []string, getenv func(string) string, stderr, stdout io.Writer, listen listenFunc) error {
 	name := "ingress serve"
 	if r == roleController {
 		name = "ingress controller"
 	}
-	values, rest, err := loadSettings(name, args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if len(rest) > 0 {
-		return fmt.Errorf("unexpected arguments %q; settings are flags like --ingress-http-addr=:80", rest)
-	}
-	cfg, err := parseConfig(values, r)
-	if err != nil {
-		return err
+	cfg, err := roleConfig(name, r, args, getenv, stderr)
+	if err != nil || cfg == nil {
+		return err // nil, nil: only the help was asked for
 	}
 	logs := newLogBuffer(stdout)
 	defer logs.Close()
-	log := newLogger(cfg, logs)
-	a, err := newApp(cfg, r, log)
+	log := newLogger(*cfg, logs)
+	a, err := newApp(*cfg, r, log)
 	if err != nil {
 		return err
 	}
