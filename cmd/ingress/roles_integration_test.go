@@ -163,7 +163,13 @@ func TestControllerAndEdges(t *testing.T) {
 	if code, body := getHost(t, again.http, "static.test"); code != 200 || body != "static backend" {
 		t.Errorf("restarted edge: static.test answered %d %q", code, body)
 	}
-	if !strings.Contains(again.logs.String(), "serving the saved edge state") {
-		t.Errorf("the restarted edge does not say it serves its saved state:\n%s", again.logs.String())
+	// Log lines are written in batches (every 100ms): wait for the line
+	// rather than read the log once.
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(again.logs.String(), "serving the saved edge state") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted edge does not say it serves its saved state:\n%s", again.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
