@@ -22,10 +22,14 @@ func (e *Edge) apply(l *link, u *update) {
 	var publish *route.Table
 	save := false
 	if t := u.Table; t != nil {
-		if e.wire != nil && t.Version <= e.wire.Version {
+		switch {
+		case e.wire != nil && t.Version <= e.wire.Version:
 			e.log.Debug().Str(fieldController, l.addr).Int64(fieldVersion, t.Version).
 				Int64("held", e.wire.Version).Msg("ignored a table not newer than the one held")
-		} else {
+		case t.Partial && e.wire != nil && !e.wire.Partial:
+			e.log.Warn().Str(fieldController, l.addr).Int64(fieldVersion, t.Version).
+				Msg("ignored a partial table (that controller has not read Docker yet); keeping the complete one held")
+		default:
 			built := t.Build()
 			if !built.SameContent(e.table) {
 				publish = built

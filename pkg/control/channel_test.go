@@ -55,19 +55,26 @@ func TestFullStateThenUpdates(t *testing.T) {
 	}
 }
 
-// An edge applies a table only when its version is above the one it holds.
+// An edge applies a table only when its version is above the one it holds,
+// and never a partial table (routes file only) over a complete one.
 func TestApplyVersionRule(t *testing.T) {
 	sec := testSecret(t, "one secret for the whole cluster")
 	base := time.Now()
 	tests := []struct {
-		name      string
-		held      time.Time
-		incoming  time.Time
-		wantHosts []string
+		name            string
+		held            time.Time
+		heldPartial     bool
+		incoming        time.Time
+		incomingPartial bool
+		wantHosts       []string
+		wantPartial     bool
 	}{
 		{name: "newer applies", held: base, incoming: base.Add(time.Millisecond), wantHosts: []string{"new.example.test"}},
 		{name: "older is refused", held: base, incoming: base.Add(-time.Second), wantHosts: []string{"held.example.test"}},
 		{name: "equal is refused", held: base, incoming: base, wantHosts: []string{"held.example.test"}},
+		{name: "newer partial is refused over a complete one", held: base, incoming: base.Add(time.Second), incomingPartial: true, wantHosts: []string{"held.example.test"}},
+		{name: "newer partial replaces a partial one", held: base, heldPartial: true, incoming: base.Add(time.Second), incomingPartial: true, wantHosts: []string{"new.example.test"}, wantPartial: true},
+		{name: "newer complete replaces a partial one", held: base, heldPartial: true, incoming: base.Add(time.Second), wantHosts: []string{"new.example.test"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,10 +83,17 @@ func TestApplyVersionRule(t *testing.T) {
 				t.Fatal(err)
 			}
 			l := &link{addr: "192.0.2.1:8443"}
-			e.apply(l, &update{Seq: 1, Full: true, Table: NewTable(testTable(tt.held, "held.example.test"), tt.held.UnixNano())})
-			e.apply(l, &update{Seq: 2, Table: NewTable(testTable(tt.incoming, "new.example.test"), tt.incoming.UnixNano())})
+			held := testTable(tt.held, "held.example.test")
+			held.Partial = tt.heldPartial
+			incoming := testTable(tt.incoming, "new.example.test")
+			incoming.Partial = tt.incomingPartial
+			e.apply(l, &update{Seq: 1, Full: true, Table: NewTable(held, tt.held.UnixNano())})
+			e.apply(l, &update{Seq: 2, Table: NewTable(incoming, tt.incoming.UnixNano())})
 			if got := hosts(e.Table()); !slices.Equal(got, tt.wantHosts) {
 				t.Errorf("hosts %v, want %v", got, tt.wantHosts)
+			}
+			if got := e.Table().Partial; got != tt.wantPartial {
+				t.Errorf("partial %v, want %v", got, tt.wantPartial)
 			}
 		})
 	}

@@ -42,7 +42,9 @@
 // edge back, and when it catches up its table has the same content. The rule
 // assumes the managers' clocks agree to within the interval between two
 // reads (NTP does far better); a clock ahead only makes an edge keep a table
-// until a newer read supersedes it. Certificates are ordered by their
+// until a newer read supersedes it. A partial table (a controller that has not
+// read Docker yet serves the routes file only) never replaces a complete one,
+// whatever its version. Certificates are ordered by their
 // NotBefore: an edge keeps the newest of each host and drops those of hosts
 // its table no longer routes with tls=auto. Challenges belong to the
 // controller that sent them and leave with its connection.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -101,7 +102,8 @@ func TestSecretSize(t *testing.T) {
 	}
 }
 
-// A table survives the wire: every route field and the controller's errors.
+// A table survives the wire: every route field, the controller's errors and
+// whether it is partial.
 func TestTableRoundTrip(t *testing.T) {
 	r := &route.Route{
 		Service: "app", ServiceID: "abc", Name: "api", Created: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC),
@@ -112,9 +114,19 @@ func TestTableRoundTrip(t *testing.T) {
 		BasicAuth: []route.BasicUser{{User: "u", Hash: []byte("$2a$10$hash")}},
 		Allow:     []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 		Headers:   []route.Header{{Name: "X-A", Value: "1"}}, Priority: 3,
+		ConnectTimeout: time.Second, ClientBodyTimeout: 2 * time.Second, ClientWriteTimeout: 3 * time.Second,
+		UpstreamIdleTimeout: 4 * time.Second, AllowEncodedSlashes: true, Blocked: "a test reason",
+	}
+	// Every field is set, so a field the wire format loses fails the test:
+	// a new Route field must be added above.
+	v := reflect.ValueOf(r).Elem()
+	for i := range v.NumField() {
+		if v.Type().Field(i).IsExported() && v.Field(i).IsZero() {
+			t.Errorf("the test route leaves %s unset; set it so the round trip checks it", v.Type().Field(i).Name)
+		}
 	}
 	errs := []route.Error{{Service: "bad", Label: "ingress.port", Error: "not a number"}}
-	in := route.New(route.Snapshot{UpdatedAt: time.Unix(0, 42), Routes: []*route.Route{r}, Errors: errs})
+	in := route.New(route.Snapshot{UpdatedAt: time.Unix(0, 42), Routes: []*route.Route{r}, Errors: errs, Partial: true})
 	var buf bytes.Buffer
 	if err := writeFrame(&buf, &update{Table: NewTable(in, 42)}); err != nil {
 		t.Fatal(err)
@@ -124,7 +136,7 @@ func TestTableRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := u.Table.Build()
-	if !out.SameContent(in) {
+	if !out.SameContent(in) { // SameContent compares Partial too
 		t.Errorf("round trip changed the table:\n in  %+v %v\n out %+v %v", in.Routes[0], in.Errors, out.Routes[0], out.Errors)
 	}
 	if out.Match("x.example.test", "/api/v1") == nil {

@@ -46,11 +46,14 @@ type Table struct {
 	Version int64          `json:"version"` // Unix nanoseconds of the Docker read the table comes from
 	Routes  []*route.Route `json:"routes"`
 	Errors  []route.Error  `json:"errors"`
+	// Partial: the controller has not read Docker yet and the table holds
+	// the routes file only (route.Table.Partial).
+	Partial bool `json:"partial,omitempty"`
 }
 
 // NewTable captures t as data with version v.
 func NewTable(t *route.Table, v int64) *Table {
-	return &Table{Version: v, Routes: t.Routes, Errors: t.Errors}
+	return &Table{Version: v, Routes: t.Routes, Errors: t.Errors, Partial: t.Partial}
 }
 
 // Build rebuilds the route table. The errors are the controller's, conflicts
@@ -60,6 +63,7 @@ func (t *Table) Build() *route.Table {
 		Generation: uint64(t.Version),
 		UpdatedAt:  time.Unix(0, t.Version),
 		Routes:     t.Routes,
+		Partial:    t.Partial,
 	})
 	rt.Errors = append([]route.Error(nil), t.Errors...)
 	return rt
