@@ -116,6 +116,10 @@ func TestTableRoundTrip(t *testing.T) {
 		Headers:   []route.Header{{Name: "X-A", Value: "1"}}, Priority: 3,
 		ConnectTimeout: time.Second, ClientBodyTimeout: 2 * time.Second, ClientWriteTimeout: 3 * time.Second,
 		UpstreamIdleTimeout: 4 * time.Second, AllowEncodedSlashes: true, Blocked: "a test reason",
+		Limit:         route.Limit{Rate: route.Rate{N: 10, Per: time.Second}, Burst: 5, Conn: 2},
+		BasicAuthFile: "/run/secrets/htpasswd",
+		ForwardAuth:   route.ForwardAuth{URL: "http://auth:4180/auth", Headers: []string{"X-User"}},
+		ErrorPages:    []route.ErrorPage{{Code: 502, Source: "/p/502.html"}}, Maintenance: true,
 	}
 	// Every field is set, so a field the wire format loses fails the test:
 	// a new Route field must be added above.

@@ -3,6 +3,7 @@ package discovery
 import (
 	"cmp"
 	"slices"
+	"strings"
 
 	"github.com/swarm-ingress/swarm-ingress/pkg/route"
 )
@@ -17,9 +18,15 @@ import (
 
 // securityKeys are the keys that protect a route. Keys added later that
 // protect a route (forward auth, rate limits) belong here.
-var securityKeys = []string{"auth.basic", "allow", "max_body", "allow_encoded_slashes"}
+var securityKeys = []string{"auth.basic", "allow", "max_body", "allow_encoded_slashes",
+	"limit.rate", "limit.burst", "limit.conn", "auth.basic_file", "auth.forward", "auth.forward.headers", "maintenance"}
 
-func isSecurityKey(key string) bool { return slices.Contains(securityKeys, key) }
+// isSecurityKey reports a key that protects a route. error_page.<code> is
+// one too: a route whose page cannot be read stays closed rather than
+// handing its path to another route (docs/labels.md, "Bad labels").
+func isSecurityKey(key string) bool {
+	return slices.Contains(securityKeys, key) || strings.HasPrefix(key, errorPagePart)
+}
 
 // guarded reports whether the spec sets a security key.
 func (s *Spec) guarded() bool {

@@ -232,6 +232,12 @@ func buildSpec(prefix, name string, eff []keyValue, fail func(label, format stri
 			ok = false
 		}
 	}
+	if ok {
+		if key, err := checkAccess(&s.Route); err != nil {
+			fail(s.Label(prefix, key), "%s", err)
+			ok, guarded, reason = false, true, s.Label(prefix, key)+": "+err.Error()
+		}
+	}
 	if ok && len(s.Route.Hosts) == 0 {
 		fail(routeLabel(prefix, name, "host"), "route %q has no host: set %s, or %shost as a default for every route",
 			name, routeLabel(prefix, name, "host"), prefix)

@@ -130,6 +130,7 @@ func checkSpec(t *testing.T, prefix string, s Spec) {
 			t.Fatalf("allow %s not masked", p)
 		}
 	}
+	checkAccessFields(t, r)
 	if !slices.IsSortedFunc(r.Headers, func(a, b route.Header) int { return strings.Compare(a.Name, b.Name) }) {
 		t.Fatalf("headers not sorted: %+v", r.Headers)
 	}

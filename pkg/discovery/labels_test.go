@@ -102,6 +102,7 @@ func renderSpecs(specs []Spec, errs []route.Error) string {
 		for _, h := range r.Headers {
 			fmt.Fprintf(&b, "  header: %s: %q\n", h.Name, h.Value)
 		}
+		renderAccess(&b, r)
 	}
 	for _, e := range errs {
 		fmt.Fprintf(&b, "error %s: %s\n", e.Label, e.Error)

@@ -24,7 +24,7 @@ import (
 const headersPart = "headers."
 
 // knownKeys is listed in unknown-key errors.
-const knownKeys = "host, path, port, strip_prefix, tls, redirect, upstream, network, scheme, stream, timeout, connect_timeout, client_body_timeout, client_write_timeout, upstream_idle_timeout, max_body, auth.basic, allow, allow_encoded_slashes, headers.<Name>, priority"
+const knownKeys = "host, path, port, strip_prefix, tls, redirect, upstream, network, scheme, stream, timeout, connect_timeout, client_body_timeout, client_write_timeout, upstream_idle_timeout, max_body, auth.basic, allow, allow_encoded_slashes, headers.<Name>, priority, limit.rate, limit.burst, limit.conn, auth.basic_file, auth.forward, auth.forward.headers, error_page.<code>, maintenance"
 
 // errUnknownKey marks the error of a key the parser does not know.
 var errUnknownKey = errors.New("unknown key")
@@ -89,6 +89,9 @@ func applyLabel(s *Spec, key string, lv labelValue) error {
 			err = fmt.Errorf("%q is not a whole number (e.g. 10 or -1)", v)
 		}
 	default:
+		if ok, err := applyAccessLabel(r, key, v); ok {
+			return err
+		}
 		name, ok := strings.CutPrefix(key, headersPart)
 		if !ok {
 			return fmt.Errorf("%w %q (known keys: %s)", errUnknownKey, key, knownKeys)

@@ -19,6 +19,7 @@ func FuzzParseRoutesFile(f *testing.F) {
 		"services:\n  - name: a\n    upstreams: [\"[::1]:80\"]\n    labels: &l {ingress.host: a.com}\n  - name: b\n    upstreams: [\"localhost:1\"]\n    labels: *l\n",
 		"services: [{name: a, upstreams: [a:1], labels: {x: [1]}}]\n---\nx: 1\n",
 		"a: &a [*a]\n",
+		"services:\n  - name: l\n    upstreams: [\"192.0.2.10:80\"]\n    labels:\n      ingress.host: l.example.com\n      ingress.limit.rate: 10r/s\n      ingress.limit.burst: 5\n      ingress.limit.conn: 2\n      ingress.auth.basic_file: /run/secrets/htpasswd\n      ingress.auth.forward: http://auth:4180/auth\n      ingress.auth.forward.headers: X-User\n      ingress.error_page.503: /run/configs/503.html\n      ingress.maintenance: true\n",
 	} {
 		f.Add(seed)
 	}

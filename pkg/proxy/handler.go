@@ -137,11 +137,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rs.writeError(ex, http.StatusForbidden)
 		return
 	}
-	if len(rt.BasicAuth) > 0 && !h.auth.check(rt.BasicAuth, r) {
-		ex.Header().Set("WWW-Authenticate", rs.challenge)
-		rs.writeError(ex, http.StatusUnauthorized)
+	release, ok := rs.access(ex, r) // limits, auth, maintenance (access.go)
+	if !ok {
 		return
 	}
+	defer release()
 	if rt.MaxBody > 0 {
 		if r.ContentLength > rt.MaxBody {
 			rs.writeError(ex, http.StatusRequestEntityTooLarge)

@@ -73,6 +73,15 @@ type Route struct {
 	Headers             []Header       // response headers to set, sorted by name
 	Priority            int
 
+	// Access policies and error pages (docs/labels.md, "Limits", "Auth
+	// from a file", "Forward auth", "Error pages"). Files are read by the
+	// process serving traffic: on an edge, from the edge's host.
+	Limit         Limit       // limit.rate, limit.burst, limit.conn
+	BasicAuthFile string      // auth.basic_file: htpasswd file of bcrypt entries
+	ForwardAuth   ForwardAuth // auth.forward, auth.forward.headers; URL "" means none
+	ErrorPages    []ErrorPage // error_page.<code>, sorted by code
+	Maintenance   bool        // answer 503 with Retry-After and the 503 page
+
 	// AllowEncodedSlashes accepts %2F and %5C in request paths (kept
 	// escaped); otherwise such a request is refused with 400.
 	AllowEncodedSlashes bool

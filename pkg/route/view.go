@@ -22,6 +22,7 @@ type RouteView struct {
 	TLS          string   `json:"tls"`
 	Stream       bool     `json:"stream"`
 	Blocked      string   `json:"blocked"` // why the route answers 503; "" when it serves
+	AccessView             // limits, auth files, forward auth, error pages (access.go)
 }
 
 // View returns the table in its API shape. Slices are never nil, so they
@@ -40,7 +41,7 @@ func (t *Table) View() View {
 		v.Routes = append(v.Routes, RouteView{
 			Service: r.Service, Route: r.Name, Hosts: append([]string{}, r.Hosts...), Path: r.Path,
 			UpstreamMode: r.Mode, Network: r.Network, Upstreams: ups, TLS: r.TLS, Stream: r.Stream,
-			Blocked: r.Blocked,
+			Blocked: r.Blocked, AccessView: r.accessView(),
 		})
 	}
 	v.Errors = append(v.Errors, t.Errors...)
