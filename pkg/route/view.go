@@ -22,7 +22,7 @@ type RouteView struct {
 	TLS          string   `json:"tls"`
 	Stream       bool     `json:"stream"`
 	Blocked      string   `json:"blocked"` // why the route answers 503; "" when it serves
-	AccessView             // limits, auth files, forward auth, error pages (access.go)
+	AccessView            // limits, auth files, forward auth, error pages (access.go)
 }
 
 // View returns the table in its API shape. Slices are never nil, so they
