@@ -5,7 +5,7 @@
 #   make test-cluster  the multi-node tests (TestCluster* in any package) on real
 #                   three-engine Swarms built on this machine (internal/clustertest;
 #                   root, iproute2, iptables, nsenter); not part of `make test`
-#   make test-stress  go test -race -count=20 ./pkg/proxy/ while a CPU hog keeps every
+#   make test-stress  go test -race -count=20 ./pkg/proxy/... while a CPU hog keeps every
 #                   core busy (one busy loop per core, bounded by `timeout` and killed
 #                   when the tests end, pass or fail): the proxy's tests must hold on a
 #                   saturated machine. 6 to 7 minutes on 2 cores shared with other work.
@@ -45,7 +45,7 @@ test-stress:
 		timeout $(STRESS_HOG_SECONDS) bash -c 'while :; do :; done' & hogs+=($$!); \
 	done; \
 	echo "CPU hog: $${#hogs[@]} busy loops"; \
-	$(GO) test -race -count=20 -timeout 60m ./pkg/proxy/
+	$(GO) test -race -count=20 -timeout 60m ./pkg/proxy/...
 
 # SWARM_INGRESS_CLUSTER=1 enables clustertest.Start, which skips otherwise; the
 # tests that use it are named TestCluster*, and only the packages that have

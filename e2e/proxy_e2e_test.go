@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -90,8 +89,8 @@ func TestProxyE2E(t *testing.T) {
 // returns its published base URL and service ID.
 func startIngress(t *testing.T, rig *swarmtest.Rig, net swarmtest.Network) (string, string) {
 	t.Helper()
-	var sock syscall.Stat_t
-	if err := syscall.Stat("/var/run/docker.sock", &sock); err != nil {
+	sockGroup, err := swarmtest.FileGroup("/var/run/docker.sock")
+	if err != nil {
 		t.Fatalf("stat docker socket: %v", err)
 	}
 	port := swarmtest.FreePort(t)
@@ -99,7 +98,7 @@ func startIngress(t *testing.T, rig *swarmtest.Rig, net swarmtest.Network) (stri
 		TaskTemplate: swarm.TaskSpec{
 			ContainerSpec: &swarm.ContainerSpec{
 				Image: rig.IngressImage(t),
-				User:  fmt.Sprintf("65532:%d", sock.Gid),
+				User:  fmt.Sprintf("65532:%d", sockGroup),
 				Env:   []string{"INGRESS_SHUTDOWN_GRACE=1s", "INGRESS_LOG_LEVEL=debug"}, // debug: retries are logged
 				Mounts: []mount.Mount{{
 					Type: mount.TypeBind, Source: "/var/run/docker.sock", Target: "/var/run/docker.sock", ReadOnly: true,

@@ -55,6 +55,7 @@ func (s servers) run(ctx context.Context, log zerolog.Logger, grace time.Duratio
 				public = append(public, sv.srv)
 			}
 			err = px.Shutdown(context.Background(), grace, public...)
+			_ = px.Close() // the upstream pools' sweepers
 		}
 		s.admin.srv.Close()
 		return err

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package clustertest runs a real multi-node Docker Swarm on this one machine for
 // tests: extra Docker engines (two managers and one worker by default), each in
 // its own network namespace on a private Linux bridge, joined into a Swarm of

@@ -2,7 +2,6 @@ package swarmtest
 
 import (
 	"fmt"
-	"syscall"
 	"testing"
 
 	"github.com/docker/docker/api/types/mount"
@@ -32,8 +31,8 @@ func (r *Rig) Ingress(t testing.TB, opts IngressOptions) Ingress {
 	if len(opts.Networks) == 0 {
 		t.Fatal("swarmtest: Ingress needs at least one network")
 	}
-	var sock syscall.Stat_t
-	if err := syscall.Stat("/var/run/docker.sock", &sock); err != nil {
+	sockGroup, err := FileGroup("/var/run/docker.sock")
+	if err != nil {
 		t.Fatalf("swarmtest: stat docker socket: %v", err)
 	}
 	httpPort, httpsPort := FreePort(t), FreePort(t)
@@ -49,7 +48,7 @@ func (r *Rig) Ingress(t testing.TB, opts IngressOptions) Ingress {
 		TaskTemplate: swarm.TaskSpec{
 			ContainerSpec: &swarm.ContainerSpec{
 				Image: r.IngressImage(t),
-				User:  fmt.Sprintf("65532:%d", sock.Gid),
+				User:  fmt.Sprintf("65532:%d", sockGroup),
 				Env:   append([]string{"INGRESS_SHUTDOWN_GRACE=1s"}, opts.Env...),
 				Mounts: []mount.Mount{{
 					Type: mount.TypeBind, Source: "/var/run/docker.sock", Target: "/var/run/docker.sock", ReadOnly: true,

@@ -2,10 +2,8 @@ package swarmtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
-	"syscall"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -88,9 +86,4 @@ func dead(labels map[string]string) bool {
 		return false
 	}
 	return !alive(pid)
-}
-
-func alive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"syscall"
 	"testing"
 	"time"
 
@@ -66,8 +65,8 @@ func tasksLabels(name string) map[string]string {
 // does and returns its base URL on loopback once it answers.
 func startIngress(b *testing.B, rig *swarmtest.Rig, img string, net swarmtest.Network) string {
 	b.Helper()
-	var sock syscall.Stat_t
-	if err := syscall.Stat(dockerSocket, &sock); err != nil {
+	sockGroup, err := swarmtest.FileGroup(dockerSocket)
+	if err != nil {
 		b.Fatalf("stat docker socket: %v", err)
 	}
 	port := swarmtest.FreePort(b)
@@ -75,7 +74,7 @@ func startIngress(b *testing.B, rig *swarmtest.Rig, img string, net swarmtest.Ne
 		TaskTemplate: swarm.TaskSpec{
 			ContainerSpec: &swarm.ContainerSpec{
 				Image: img,
-				User:  fmt.Sprintf("65532:%d", sock.Gid),
+				User:  fmt.Sprintf("65532:%d", sockGroup),
 				Env:   []string{"INGRESS_SHUTDOWN_GRACE=1s"},
 				Mounts: []mount.Mount{{
 					Type: mount.TypeBind, Source: dockerSocket, Target: dockerSocket, ReadOnly: true,

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/swarm-ingress/swarm-ingress/pkg/proxy/internal/h1"
 	"github.com/swarm-ingress/swarm-ingress/pkg/route"
 )
 
@@ -100,10 +101,8 @@ func idleConns(h *Handler, addr netip.AddrPort) int {
 	defer h.mu.Unlock()
 	n := 0
 	for _, rt := range h.transports {
-		if t, ok := rt.(*h1Transport); ok {
-			t.mu.Lock()
-			n += len(t.idle[addr.String()])
-			t.mu.Unlock()
+		if t, ok := rt.(*h1.Transport); ok {
+			n += t.Idle(addr.String())
 		}
 	}
 	return n
@@ -182,12 +181,8 @@ func waitDialsDone(t *testing.T, h *Handler) {
 		busy := 0
 		h.mu.Lock()
 		for _, rt := range h.transports {
-			if tr, ok := rt.(*h1Transport); ok {
-				tr.mu.Lock()
-				for _, s := range tr.dials {
-					busy += len(s)
-				}
-				tr.mu.Unlock()
+			if tr, ok := rt.(*h1.Transport); ok {
+				busy += tr.Dialing()
 			}
 		}
 		h.mu.Unlock()

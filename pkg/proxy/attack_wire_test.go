@@ -243,7 +243,7 @@ func nonReadingH1(t *testing.T) {
 	t.Cleanup(front.Close)
 
 	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return rc.Control(func(fd uintptr) { _ = setRecvBuffer(fd, 4096) })
 	}}
 	c, err := d.Dial("tcp4", front.Listener.Addr().String())
 	if err != nil {

@@ -228,8 +228,9 @@ func (rs *routeState) copyBody(ex *exchange, body io.Reader, flush bool) error {
 	}
 }
 
-// interim passes a 1xx response to the client (the direct path's sink).
-func (e *exchange) interim(code int, h http.Header) error {
+// Interim passes a 1xx response to the client (the direct path's
+// h1.InterimSink).
+func (e *exchange) Interim(code int, h http.Header) error {
 	dst := e.Header()
 	for k, vv := range h {
 		dst[k] = vv

@@ -79,6 +79,7 @@ func newFixture(t testing.TB, cfg Config, tbl *route.Table) *fixture {
 		cfg.Registerer = reg
 	}
 	h := New(cfg)
+	t.Cleanup(func() { _ = h.Close() }) // after front.Close: cleanups run last first
 	h.SetTable(tbl)
 	front := httptest.NewServer(h)
 	t.Cleanup(front.Close)

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/swarm-ingress/swarm-ingress/pkg/proxy/internal/h1"
 )
 
 // maxAttempts bounds the upstreams one request may try.
@@ -15,10 +17,16 @@ const maxAttempts = 3
 var errNoUpstream = errors.New("no upstream address")
 
 // RoundTrip sends the request to one of the route's upstreams, chosen by the
-// balancer. An attempt that failed before anything reached the upstream (the
-// dial failed, the body is untouched) is retried on another upstream; so is
-// an idempotent request without a body whose connection broke before any
-// response byte arrived. Anything else is returned to the ErrorHandler.
+// balancer. This is the one place that retries (the transports never do):
+//   - an idempotent request without a body that failed on a pooled
+//     connection the upstream had closed (h1.ErrStaleConn) is sent again,
+//     once, to the same upstream, on another connection (see send);
+//   - an attempt that failed before anything reached the upstream (the dial
+//     failed, the body is untouched) is retried on another upstream; so is
+//     an idempotent request without a body whose connection broke before
+//     any response byte arrived.
+//
+// Anything else is returned to the ErrorHandler.
 func (rs *routeState) RoundTrip(req *http.Request) (*http.Response, error) {
 	ex, _ := req.Context().Value(exchangeKey{}).(*exchange)
 	return rs.roundTrip(req, ex, nil)
@@ -26,7 +34,7 @@ func (rs *routeState) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // roundTrip is RoundTrip with the exchange given; with a sink (the direct
 // path, scheme=http only) 1xx responses go to the sink.
-func (rs *routeState) roundTrip(req *http.Request, ex *exchange, sink interimSink) (*http.Response, error) {
+func (rs *routeState) roundTrip(req *http.Request, ex *exchange, sink h1.InterimSink) (*http.Response, error) {
 	if len(rs.ups) == 0 {
 		return nil, errNoUpstream
 	}
@@ -45,13 +53,7 @@ func (rs *routeState) roundTrip(req *http.Request, ex *exchange, sink interimSin
 			ex.addr = u.host
 		}
 		u.inflight.Add(1)
-		var res *http.Response
-		var err error
-		if sink != nil {
-			res, err = rs.h1.send(req, sink)
-		} else {
-			res, err = rs.base.RoundTrip(req)
-		}
+		res, err := rs.send(req, sink)
 		if err == nil {
 			if ex != nil {
 				ex.upstream = u // released by Handler.finish
@@ -80,6 +82,29 @@ func (rs *routeState) roundTrip(req *http.Request, ex *exchange, sink interimSin
 			body = req.Body.(*replayBody)
 		}
 	}
+}
+
+// send makes one attempt on the chosen upstream. A request the upstream
+// cannot have processed (a stale pooled connection, h1.ErrStaleConn) is
+// sent again at once if it is idempotent and has no body: the pool checks
+// a connection before it lends it, so this is rare and not worth a new
+// upstream.
+func (rs *routeState) send(req *http.Request, sink h1.InterimSink) (*http.Response, error) {
+	res, err := rs.sendOnce(req, sink)
+	if errors.Is(err, h1.ErrStaleConn) && (req.Body == nil || req.Body == http.NoBody) &&
+		idempotent(req.Method) && req.Context().Err() == nil {
+		res, err = rs.sendOnce(req, sink)
+	}
+	return res, err
+}
+
+// sendOnce sends req over the route's transport, 1xx responses to sink if
+// it is not nil.
+func (rs *routeState) sendOnce(req *http.Request, sink h1.InterimSink) (*http.Response, error) {
+	if sink != nil {
+		return rs.h1.Send(req, sink)
+	}
+	return rs.base.RoundTrip(req)
 }
 
 // retryable reports whether a failed attempt may be sent again.

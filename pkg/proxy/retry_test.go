@@ -1,13 +1,16 @@
 package proxy
 
 import (
+	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -115,5 +118,66 @@ func TestRetryOnBrokenConnection(t *testing.T) {
 	}
 	if hits["GET"] == 0 || hits["POST"] == 0 {
 		t.Fatalf("the broken task got %v in 40 requests: both cases must be exercised", hits)
+	}
+}
+
+// staleUpstream answers the first request on each connection (keep-alive)
+// and closes the connection unanswered when the second one arrives: its
+// keep-alive ended while the connection sat in the ingress's pool, which
+// only a request written to it finds out. It counts connections.
+func staleUpstream(t *testing.T) (netip.AddrPort, *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var conns atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, req.Body)
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				_, _ = http.ReadRequest(br) // the second request: closed unanswered
+			}()
+		}
+	}()
+	return netip.MustParseAddrPort(ln.Addr().String()), &conns
+}
+
+// TestStaleConnectionResentOnce: a request that fails on a pooled
+// connection the upstream closed, before any response byte, is sent again
+// on a new connection if it is idempotent and has no body (retry.go, the
+// one retry policy; the HTTP/1.1 client never retries); a POST is not.
+func TestStaleConnectionResentOnce(t *testing.T) {
+	up, conns := staleUpstream(t)
+	f := newFixture(t, Config{}, table(testRoute("app.test", up))) // one upstream: no retry elsewhere
+	for i, step := range []struct {
+		method string
+		code   int
+		conns  int64
+	}{
+		{"GET", 200, 1},  // a new connection, pooled
+		{"GET", 200, 2},  // the pooled one is stale: resent on a new one
+		{"POST", 502, 2}, // the pooled one is stale: not resent
+		{"GET", 200, 3},
+	} {
+		res := f.do(t, f.newRequest(t, step.method, "app.test", "/", nil))
+		readAll(t, res.Body)
+		if res.StatusCode != step.code || conns.Load() != step.conns {
+			t.Fatalf("request %d (%s): %d with %d upstream connections, want %d with %d",
+				i, step.method, res.StatusCode, conns.Load(), step.code, step.conns)
+		}
 	}
 }

@@ -100,13 +100,24 @@ func (h *Handler) Shutdown(ctx context.Context, grace time.Duration, servers ...
 	}
 	cancelGrace()
 	<-ended
-	// So are HTTP/1.1 streams (h1stream.go): EndStreams ended them; wait
+	// So are HTTP/1.1 streams (hijack.go): EndStreams ended them; wait
 	// for their last chunk as the servers wait for their handlers.
 	select {
 	case <-h.streams.h1Drained():
 	case <-hardCtx.Done():
 	}
 	return errors.Join(errs...)
+}
+
+// Close stops what the Handler runs in the background (the HTTP/1.1
+// client's pool sweepers) and closes idle upstream connections. Call it
+// once the servers are shut down (after Shutdown): a request served after
+// Close still works, but its upstream connection is not pooled.
+func (h *Handler) Close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closeTransports()
+	return nil
 }
 
 // newErrorLog routes the standard library's server messages (TLS handshake

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/swarm-ingress/swarm-ingress/pkg/proxy/internal/h1"
 	"github.com/swarm-ingress/swarm-ingress/pkg/route"
 )
 
@@ -25,7 +26,7 @@ type routeState struct {
 	proxy     *httputil.ReverseProxy
 	bounds    route.Bounds      // the route's time limits, defaults applied
 	base      http.RoundTripper // shared transport for the route's scheme and timeouts
-	h1        *h1Transport      // base, for scheme=http: the direct path uses it
+	h1        *h1.Transport     // base, for scheme=http: the direct path uses it
 	scheme    string            // URL scheme towards the upstream: http or https
 	ups       []*upstream
 	headers   [][]string // values of route.Headers, shared read-only by responses
@@ -65,7 +66,7 @@ func (h *Handler) prepare(r *route.Route, ups map[netip.AddrPort]*upstream, stat
 		challenge: `Basic realm="` + realm(r.Service) + `", charset="UTF-8"`,
 	}
 	rs.base = h.transport(r.Scheme, rs.bounds)
-	rs.h1, _ = rs.base.(*h1Transport)
+	rs.h1, _ = rs.base.(*h1.Transport)
 	if r.Scheme == route.SchemeHTTPS {
 		rs.scheme = "https"
 	}

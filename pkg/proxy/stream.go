@@ -90,7 +90,7 @@ type streams struct {
 	open   map[*streamBody]struct{}
 	ending bool          // set at the shutdown deadline: new streams end at once
 	idle   chan struct{} // closed when the last open stream closes
-	h1     int           // open hijacked HTTP/1.1 streams (h1stream.go)
+	h1     int           // open hijacked HTTP/1.1 streams (hijack.go)
 	h1Idle chan struct{} // closed when the last of those closes
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/swarm-ingress/swarm-ingress/pkg/proxy/internal/h1"
 	"github.com/swarm-ingress/swarm-ingress/pkg/route"
 )
 
@@ -17,12 +18,16 @@ const (
 	maxIdleConnsPerHost = 256 // a busy route keeps its connections warm
 	tlsHandshakeTimeout = 10 * time.Second
 
-	// Per-connection buffers, held for as long as an upstream connection
-	// lives, i.e. for the whole of a stream. Request heads are small and
-	// large bodies bypass the buffers, so 2 KiB (the default is 4) saves
-	// memory per open stream at no measurable cost.
-	connWriteBuffer = 2 << 10
-	connReadBuffer  = 2 << 10
+	// maxResponseHead bounds the response head of an upstream (status line
+	// and headers, 1xx responses included) on the HTTP/1.1 client, like
+	// http.Transport's MaxResponseHeaderBytes but tighter than its 10 MB
+	// default. The bound is on bytes, so it also bounds a single header line
+	// and the number of headers.
+	maxResponseHead = 1 << 20
+
+	// Per-connection buffers, as h1's (see h1.BufferSize).
+	connWriteBuffer = h1.BufferSize
+	connReadBuffer  = h1.BufferSize
 )
 
 // keepAlive probes a connection that has been quiet for Idle, every
@@ -31,11 +36,11 @@ const (
 // a minute. The listeners use it too (Listen).
 var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 10 * time.Second, Count: 3}
 
-var dialer = &net.Dialer{KeepAliveConfig: keepAlive} // the timeout comes with the context (h1dial.go)
+var dialer = &net.Dialer{KeepAliveConfig: keepAlive} // the timeout comes with the context
 
-// dialTCP4 ignores the network the transport asks for: upstreams are IPv4
-// literals and are only ever dialled over IPv4.
-func dialTCP4(ctx context.Context, _, addr string) (net.Conn, error) {
+// dialTCP4 dials every upstream connection, of both transports: upstreams
+// are IPv4 literals and are only ever dialled over IPv4.
+func dialTCP4(ctx context.Context, addr string) (net.Conn, error) {
 	return dialer.DialContext(ctx, "tcp4", addr)
 }
 
@@ -48,7 +53,7 @@ type transportKey struct {
 }
 
 // transport returns the shared transport for a route's scheme and timeouts,
-// creating it on first use: h1Transport for plain HTTP (the common case and
+// creating it on first use: h1.Transport for plain HTTP (the common case and
 // the hot path), http.Transport for https and h2c. It runs under h.mu.
 func (h *Handler) transport(scheme string, b route.Bounds) http.RoundTripper {
 	k := transportKey{scheme, b.Header, b.Connect}
@@ -57,7 +62,14 @@ func (h *Handler) transport(scheme string, b route.Bounds) http.RoundTripper {
 	}
 	var t http.RoundTripper
 	if scheme == route.SchemeHTTP || scheme == "" {
-		t = newH1Transport(b.Header, b.Connect)
+		t = h1.New(h1.Config{
+			Dial:            dialTCP4,
+			HeaderTimeout:   b.Header,
+			ConnectTimeout:  b.Connect,
+			MaxResponseHead: maxResponseHead,
+			MaxIdlePerHost:  maxIdleConnsPerHost,
+			IdleTimeout:     idleConnTimeout,
+		})
 	} else {
 		t = newTransport(scheme, b.Header, b.Connect)
 	}
@@ -86,10 +98,10 @@ func newTransport(scheme string, timeout, connect time.Duration) *http.Transport
 	}
 	return &http.Transport{
 		Proxy: nil, // never an environment proxy
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
 			ctx, cancel := context.WithTimeout(ctx, connect)
 			defer cancel()
-			return dialTCP4(ctx, network, addr)
+			return dialTCP4(ctx, addr)
 		},
 		Protocols:             &protocols,
 		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
@@ -106,5 +118,18 @@ func newTransport(scheme string, timeout, connect time.Duration) *http.Transport
 			InsecureSkipVerify: true, // see above: IP upstreams on a private overlay
 			MinVersion:         tls.VersionTLS12,
 		},
+	}
+}
+
+// closeTransports stops the transports' pools (the HTTP/1.1 client's
+// sweeper) and closes their idle connections. It runs under h.mu.
+func (h *Handler) closeTransports() {
+	for _, t := range h.transports {
+		switch t := t.(type) {
+		case *h1.Transport:
+			_ = t.Close()
+		case *http.Transport:
+			t.CloseIdleConnections()
+		}
 	}
 }

@@ -107,16 +107,3 @@ func sse(w http.ResponseWriter, r *http.Request, interval time.Duration) {
 		}
 	}
 }
-
-// raiseNoFile lifts the soft open-files limit to the hard limit.
-func raiseNoFile() error {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("get RLIMIT_NOFILE: %w", err)
-	}
-	lim.Cur = lim.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("set RLIMIT_NOFILE: %w", err)
-	}
-	return nil
-}

@@ -1,4 +1,4 @@
-package proxy
+package h1
 
 import (
 	"io"
@@ -23,7 +23,7 @@ type bodyWrite struct {
 	then    func(ok bool) // set by handOff: decides the connection's fate
 }
 
-func (w *bodyWrite) run(c *h1Conn, req *http.Request) {
+func (w *bodyWrite) run(c *conn, req *http.Request) {
 	body := &w.body
 	body.r = req.Body
 	out := *req
@@ -137,17 +137,18 @@ func (w *bodyWrite) failed() error {
 	}
 }
 
-// h1Body returns its connection to the pool as soon as the upstream's
-// response has ended (at the read that returns io.EOF), before the caller
-// passes the last bytes on, as http.Transport does: a client that sends its
+// Body is the body of a response from a Transport. It returns its
+// connection to the pool as soon as the upstream's response has ended (at
+// the read that returns io.EOF), before the caller passes the last bytes
+// on, as http.Transport does: a client that sends its
 // next request as soon as it has the response finds the connection idle.
 // Closed before the end, it closes the connection. Close may run while a
 // Read is blocked (a stream ended at shutdown): closing the connection first
 // is what unblocks it.
-type h1Body struct {
+type Body struct {
 	rc       io.ReadCloser
-	t        *h1Transport
-	c        *h1Conn
+	t        *Transport
+	c        *conn
 	addr     string
 	watch    *contextWatch
 	wrote    *bodyWrite
@@ -155,12 +156,13 @@ type h1Body struct {
 	claimed  atomic.Bool // the connection's fate is decided (at the end, or by Close)
 }
 
-// release detaches the connection from the request context and reports
+// Release detaches the connection from the request context and reports
 // whether the context had not closed it already. A hijacked stream calls it
-// before its handler returns, which cancels that context.
-func (b *h1Body) release() bool { return b.watch.detach() }
+// before its handler returns, which cancels that context; from then on only
+// Read and Close end the connection.
+func (b *Body) Release() bool { return b.watch.detach() }
 
-func (b *h1Body) Read(p []byte) (int, error) {
+func (b *Body) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	if err == io.EOF && b.claimed.CompareAndSwap(false, true) {
 		b.ended()
@@ -169,7 +171,7 @@ func (b *h1Body) Read(p []byte) (int, error) {
 }
 
 // ended decides the connection's fate once the response was read whole.
-func (b *h1Body) ended() {
+func (b *Body) ended() {
 	if !b.reusable || b.c.br.Buffered() > 0 {
 		b.watch.detach()
 		b.c.nc.Close()
@@ -183,7 +185,7 @@ func (b *h1Body) ended() {
 
 // recycle pools the connection if the request was written whole (ok) and
 // the context did not close it; otherwise it closes it.
-func (b *h1Body) recycle(ok bool) {
+func (b *Body) recycle(ok bool) {
 	if b.watch.detach() && ok {
 		b.t.put(b.addr, b.c)
 		return
@@ -191,7 +193,7 @@ func (b *h1Body) recycle(ok bool) {
 	b.c.nc.Close()
 }
 
-func (b *h1Body) Close() error {
+func (b *Body) Close() error {
 	if !b.claimed.CompareAndSwap(false, true) {
 		return nil
 	}
@@ -204,15 +206,15 @@ func (b *h1Body) Close() error {
 	return b.rc.Close() // after closing the connection: it would drain an unread body
 }
 
-// h1Upgraded is the upstream side of a switched protocol (WebSocket).
-type h1Upgraded struct {
-	c     *h1Conn
+// upgraded is the upstream side of a switched protocol (WebSocket).
+type upgraded struct {
+	c     *conn
 	watch *contextWatch
 }
 
-func (u *h1Upgraded) Read(p []byte) (int, error)  { return u.c.br.Read(p) }
-func (u *h1Upgraded) Write(p []byte) (int, error) { return u.c.nc.Write(p) }
-func (u *h1Upgraded) Close() error {
+func (u *upgraded) Read(p []byte) (int, error)  { return u.c.br.Read(p) }
+func (u *upgraded) Write(p []byte) (int, error) { return u.c.nc.Write(p) }
+func (u *upgraded) Close() error {
 	u.watch.detach()
 	return u.c.nc.Close()
 }

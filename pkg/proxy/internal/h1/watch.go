@@ -1,4 +1,4 @@
-package proxy
+package h1
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 // context's end only makes a blocked write fail, so that the writer, not the
 // context, decides whether the connection is reused.
 type contextWatch struct {
-	c    *h1Conn
+	c    *conn
 	stop func() bool
 
 	mu        sync.Mutex
@@ -23,7 +23,10 @@ type contextWatch struct {
 	poisoned  bool // the context set a write deadline in the past
 }
 
-func watchContext(ctx context.Context, c *h1Conn) *contextWatch {
+// aLongTimeAgo is a deadline in the past.
+var aLongTimeAgo = time.Unix(1, 0)
+
+func watchContext(ctx context.Context, c *conn) *contextWatch {
 	w := &contextWatch{c: c}
 	w.stop = context.AfterFunc(ctx, w.fire)
 	return w

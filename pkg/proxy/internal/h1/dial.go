@@ -1,4 +1,4 @@
-package proxy
+package h1
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 const maxDialsPerUpstream = 32
 
 type dialResult struct {
-	c   *h1Conn
+	c   *conn
 	err error
 }
 
@@ -21,7 +21,7 @@ type dialResult struct {
 // goes to the pool, as with http.Transport. Without that, a client that
 // opens and cancels requests in a loop (HTTP/2 rapid reset) would make the
 // ingress dial and drop one upstream connection per request.
-func (t *h1Transport) dial(ctx context.Context, addr string) (*h1Conn, bool, error) {
+func (t *Transport) dial(ctx context.Context, addr string) (*conn, bool, error) {
 	slots := t.dialSlots(addr)
 	select {
 	case slots <- struct{}{}:
@@ -37,12 +37,12 @@ func (t *h1Transport) dial(ctx context.Context, addr string) (*h1Conn, bool, err
 	got := make(chan dialResult) // unbuffered: a result nobody takes goes to the pool
 	go func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.connect)
-		nc, err := dialTCP4(dctx, "tcp4", addr)
+		nc, err := t.dialFn(dctx, addr)
 		cancel()
 		<-slots
 		r := dialResult{err: err}
 		if err == nil {
-			r.c = newH1Conn(nc)
+			r.c = newConn(nc)
 		}
 		select {
 		case got <- r:
@@ -61,7 +61,7 @@ func (t *h1Transport) dial(ctx context.Context, addr string) (*h1Conn, bool, err
 }
 
 // dialSlots returns addr's dial semaphore.
-func (t *h1Transport) dialSlots(addr string) chan struct{} {
+func (t *Transport) dialSlots(addr string) chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.dials[addr]
