@@ -120,6 +120,8 @@ func TestTableRoundTrip(t *testing.T) {
 		BasicAuthFile: "/run/secrets/htpasswd",
 		ForwardAuth:   route.ForwardAuth{URL: "http://auth:4180/auth", Headers: []string{"X-User"}},
 		ErrorPages:    []route.ErrorPage{{Code: 502, Source: "/p/502.html"}}, Maintenance: true,
+		EjectAfter: 4, EjectFor: 7 * time.Second,
+		HealthCheck: &route.HealthCheck{Path: "/healthz?x=1", Interval: 3 * time.Second, Timeout: time.Second, StatusMin: 200, StatusMax: 204, Port: 8081},
 	}
 	// Every field is set, so a field the wire format loses fails the test:
 	// a new Route field must be added above.

@@ -238,6 +238,7 @@ func buildSpec(prefix, name string, eff []keyValue, fail func(label, format stri
 			ok, guarded, reason = false, true, s.Label(prefix, key)+": "+err.Error()
 		}
 	}
+	normalizeHealth(&s.Route)
 	if ok && len(s.Route.Hosts) == 0 {
 		fail(routeLabel(prefix, name, "host"), "route %q has no host: set %s, or %shost as a default for every route",
 			name, routeLabel(prefix, name, "host"), prefix)

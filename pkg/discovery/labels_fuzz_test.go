@@ -143,6 +143,7 @@ func checkSpec(t *testing.T, prefix string, s Spec) {
 			t.Fatalf("header %q: %q", h.Name, h.Value)
 		}
 	}
+	checkHealthSpec(t, r)
 	for key, full := range s.Labels {
 		if !strings.HasPrefix(full, prefix) {
 			t.Fatalf("key %s from label %s outside the prefix", key, full)

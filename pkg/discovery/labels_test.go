@@ -103,6 +103,7 @@ func renderSpecs(specs []Spec, errs []route.Error) string {
 			fmt.Fprintf(&b, "  header: %s: %q\n", h.Name, h.Value)
 		}
 		renderAccess(&b, r)
+		renderHealth(&b, r)
 	}
 	for _, e := range errs {
 		fmt.Fprintf(&b, "error %s: %s\n", e.Label, e.Error)

@@ -81,6 +81,14 @@ type Route struct {
 	ForwardAuth   ForwardAuth // auth.forward, auth.forward.headers; URL "" means none
 	ErrorPages    []ErrorPage // error_page.<code>, sorted by code
 	Maintenance   bool        // answer 503 with Retry-After and the 503 page
+	// Upstream health (docs/labels.md "Upstream health"; route/health.go
+	// has the defaults). EjectAfter: consecutive failures that eject an
+	// upstream; 0 means DefaultEjectAfter, negative only connect errors.
+	// EjectFor: the first ejection's length, 0 means DefaultEjectFor.
+	// HealthCheck: the active check, nil for none.
+	EjectAfter  int
+	EjectFor    time.Duration
+	HealthCheck *HealthCheck
 
 	// AllowEncodedSlashes accepts %2F and %5C in request paths (kept
 	// escaped); otherwise such a request is refused with 400.

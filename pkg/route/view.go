@@ -23,6 +23,12 @@ type RouteView struct {
 	Stream       bool     `json:"stream"`
 	Blocked      string   `json:"blocked"` // why the route answers 503; "" when it serves
 	AccessView            // limits, auth files, forward auth, error pages (access.go)
+
+	// Health: the eject.* and health.* settings. UpstreamHealth is filled
+	// in by the proxy serving the table (proxy.Handler.AnnotateView) and
+	// absent where none does (a controller).
+	Health         HealthView       `json:"health"`
+	UpstreamHealth []UpstreamHealth `json:"upstream_health,omitempty"`
 }
 
 // View returns the table in its API shape. Slices are never nil, so they
@@ -41,7 +47,7 @@ func (t *Table) View() View {
 		v.Routes = append(v.Routes, RouteView{
 			Service: r.Service, Route: r.Name, Hosts: append([]string{}, r.Hosts...), Path: r.Path,
 			UpstreamMode: r.Mode, Network: r.Network, Upstreams: ups, TLS: r.TLS, Stream: r.Stream,
-			Blocked: r.Blocked, AccessView: r.accessView(),
+			Blocked: r.Blocked, AccessView: r.accessView(), Health: r.healthView(),
 		})
 	}
 	v.Errors = append(v.Errors, t.Errors...)
