@@ -158,7 +158,7 @@ func staleUpstream(t *testing.T) (netip.AddrPort, *atomic.Int64) {
 
 // TestStaleConnectionResentOnce: a request that fails on a pooled
 // connection the upstream closed, before any response byte, is sent again
-// on a new connection if it is idempotent and has no body (retry.go, the
+// on a new connection if it is idempotent and has no body (outbound.go, the
 // one retry policy; the HTTP/1.1 client never retries); a POST is not.
 func TestStaleConnectionResentOnce(t *testing.T) {
 	up, conns := staleUpstream(t)

@@ -6,7 +6,7 @@
 //
 // A Transport never retries. A request that fails on a pooled connection
 // before any response byte arrived returns an error wrapping ErrStaleConn;
-// the caller may send it again (pkg/proxy's retry.go does, for idempotent
+// the caller may send it again (pkg/proxy's outbound.go does, for idempotent
 // requests without a body).
 package h1
 
