@@ -4,10 +4,14 @@
 // client can compute the delay the proxy added.
 //
 //	GET /small  -> 200 "hello, bench\n" (keep-alive friendly, Content-Length set)
+//	GET /text   -> 200 text/html, 16 KiB of compressible page text (the
+//	               compression line); the proxy compresses, the backend does not
+//	GET /<p>/small, /<p>/text -> the same, for routes on a path prefix
 //	GET /sse    -> text/event-stream, first event at once, then one per -interval
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -18,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -44,6 +49,9 @@ func run() error {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /small", small)
+	mux.HandleFunc("GET /{p}/small", small)
+	mux.HandleFunc("GET /text", text)
+	mux.HandleFunc("GET /{p}/text", text)
 	mux.HandleFunc("GET /sse", func(w http.ResponseWriter, r *http.Request) { sse(w, r, *interval) })
 	srv := &http.Server{
 		Handler:           mux,
@@ -75,6 +83,36 @@ func small(w http.ResponseWriter, _ *http.Request) {
 	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
 	h["Content-Length"] = []string{strconv.Itoa(len(smallBody))}
 	_, _ = w.Write(smallBody)
+}
+
+// textBody is a page of HTML-like text: varied enough that gzip level 1
+// compresses it about as much as a real page (a few times), not to nothing.
+var textBody = func() []byte {
+	words := strings.Fields("the ingress routes each request to a task of the service " +
+		"named by its labels while certificates renew in the background and streams " +
+		"stay open across table swaps with health checks ejection and weighted splits")
+	var b bytes.Buffer
+	b.WriteString("<!doctype html>\n<html><head><title>bench</title></head><body>\n")
+	x := uint32(2463534242)
+	for n := 0; b.Len() < 16<<10-64; n++ {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		if n%12 == 0 {
+			fmt.Fprintf(&b, "</p>\n<p id=\"p%d\" class=\"c%d\">", n, x%97)
+		}
+		b.WriteString(words[x%uint32(len(words))])
+		fmt.Fprintf(&b, " %d ", x%1000)
+	}
+	b.WriteString("</p></body></html>\n")
+	return b.Bytes()
+}()
+
+func text(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	h["Content-Type"] = []string{"text/html; charset=utf-8"}
+	h["Content-Length"] = []string{strconv.Itoa(len(textBody))}
+	_, _ = w.Write(textBody)
 }
 
 // sse writes "id: N" and "data: <unix ns>" events until the client goes away.

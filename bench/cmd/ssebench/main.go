@@ -5,6 +5,8 @@
 // and max, the errors, and the proxy's resident memory per open stream:
 // (sum of VmRSS of -pids with the streams open - the same before) / streams.
 //
+// With -tls the streams are HTTPS (TLS 1.3, one handshake per stream).
+//
 // With -first-event it opens one stream instead and reports how long the
 // first event took to arrive, bounded by -timeout (the buffering demo).
 //
@@ -32,6 +34,7 @@ type config struct {
 	pids       []int         // processes whose RSS is the proxy's
 	firstEvent bool
 	timeout    time.Duration // -first-event: longest wait
+	tls        bool          // HTTPS: TLS 1.3 with SNI -host, certificate not verified
 }
 
 func main() {
@@ -70,6 +73,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&pids, "pids", "", "comma-separated pids of the proxy (RSS is summed)")
 	fs.BoolVar(&cfg.firstEvent, "first-event", false, "open one stream and report the time to its first event")
 	fs.DurationVar(&cfg.timeout, "timeout", 5*time.Second, "with -first-event: give up after this long")
+	fs.BoolVar(&cfg.tls, "tls", false, "HTTPS (TLS 1.3, X25519, SNI = -host; the bench's self-signed certificate is not verified)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
