@@ -4,15 +4,17 @@ import (
 	"net/http"
 )
 
-// The access steps of a route, after the checks of handler.go, in this
-// order (docs/labels.md, "Order of checks"):
+// The access steps of a route, after the checks of match.go and policy.go,
+// in this order (docs/labels.md, "Order of checks"):
 //
-//	blocked → encoded slashes → HTTPS redirect → allow   (handler.go)
+//	blocked → encoded slashes                           (match.go)
+//	→ HTTPS redirect → allow                            (policy.go)
 //	→ limit.conn → limit.rate                           (limit.go)
 //	→ auth.basic → auth.basic_file                      (auth.go, authfile.go)
 //	→ auth.forward                                      (forwardauth.go)
 //	→ maintenance                                       (errorpage.go)
-//	→ max_body, then the upstream                       (handler.go)
+//	→ max_body                                          (policy.go)
+//	→ the upstream                                      (outbound.go)
 //
 // Limits come first so that a flood of guesses costs no bcrypt comparison
 // and no sub-request to the auth service; maintenance comes after the auth

@@ -7,12 +7,9 @@
 package proxy
 
 import (
-	"context"
 	"log"
-	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,93 +93,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "close")
 	}
 
-	st := h.state.Load()
-	raw := requestPath(r.URL)
-	p, slash, ok := canonicalPath(raw)
-	if !ok || r.URL.Opaque != "" { // "GET http:admin/x": no path, and forwarded as written
-		writeError(ex, http.StatusBadRequest)
-		return
-	}
-	if p != raw {
-		setPath(r.URL, p)
-	}
-	rs := st.routes[st.table.Match(r.Host, p)]
+	rs := h.match(ex, r) // match.go
 	if rs == nil {
-		if st.table == nil || st.table.Partial {
-			// No table yet, or only the static routes: the route may
-			// exist once discovery has read Swarm. Never a 404 for it.
-			ex.Header().Set("Retry-After", retryAfterStarting)
-			writeError(ex, http.StatusServiceUnavailable)
-			return
-		}
-		writeError(ex, http.StatusNotFound)
 		return
 	}
-	ex.route, ex.stats, ex.wbound = rs, rs.stats, rs.bounds.ClientWrite
-	rt := rs.route
-
-	if rt.Blocked != "" {
-		writeError(ex, http.StatusServiceUnavailable)
-		return
-	}
-	if slash && !st.encodedSlashAllowed(rs, r, p) {
-		writeError(ex, http.StatusBadRequest)
-		return
-	}
-	if rt.TLSAuto() && rt.Redirect && !h.secure(r, ex.trusted) {
-		redirectHTTPS(ex, r)
-		return
-	}
-	if len(rt.Allow) > 0 && !allowed(rt.Allow, h.clientIP(r, ex)) {
-		rs.writeError(ex, http.StatusForbidden)
-		return
-	}
-	release, ok := rs.access(ex, r) // limits, auth, maintenance (access.go)
+	release, ok := rs.admit(ex, r) // policy.go
 	if !ok {
 		return
 	}
 	defer release()
-	if rt.MaxBody > 0 {
-		if r.ContentLength > rt.MaxBody {
-			rs.writeError(ex, http.StatusRequestEntityTooLarge)
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, rt.MaxBody) // w, not ex: it tells the server to close the connection
-	}
-	if r.Body != nil && r.Body != http.NoBody {
-		cb := &clientBody{rc: r.Body, ex: ex, bound: rs.bounds.ClientBody}
-		if rt.Stream {
-			cb.bound = 0 // a stream both ways (NDJSON) may be quiet: no idle timeout
-		}
-		r.Body = cb
-	}
-	if rt.Stream && r.ProtoMajor == 1 && r.Body != http.NoBody {
-		// Let a stream route's upstream answer while the client still
-		// sends (e.g. NDJSON in both directions); HTTP/2 always can.
-		_ = http.NewResponseController(w).EnableFullDuplex()
-	}
-	if rs.direct(r) {
-		rs.serveDirect(ex, r)
-		return
-	}
-	rs.proxy.ServeHTTP(ex, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
-}
-
-// secure reports whether the client reached us over TLS, directly or through
-// a trusted proxy that says so.
-func (h *Handler) secure(r *http.Request, trusted bool) bool {
-	return r.TLS != nil || trusted && r.Header.Get("X-Forwarded-Proto") == "https"
-}
-
-// redirectHTTPS answers 308 with the same host (without port), path and query.
-func redirectHTTPS(w http.ResponseWriter, r *http.Request) {
-	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-		if strings.Contains(h, ":") {
-			host = "[" + h + "]"
-		}
-	}
-	w.Header().Set("Location", "https://"+host+r.URL.RequestURI())
-	w.WriteHeader(http.StatusPermanentRedirect)
+	rs.forward(ex, r) // outbound.go
 }

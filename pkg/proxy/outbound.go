@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -10,6 +11,31 @@ import (
 
 	"github.com/swarm-ingress/swarm-ingress/pkg/proxy/internal/h1"
 )
+
+// forward sends an admitted request to the route's upstreams and the
+// response back to the client: plain requests to scheme=http upstreams on
+// the direct path (direct.go), everything else through the route's
+// httputil.ReverseProxy (its Rewrite is in forwarded.go); both end in
+// roundTrip below.
+func (rs *routeState) forward(ex *exchange, r *http.Request) {
+	if r.Body != nil && r.Body != http.NoBody {
+		cb := &clientBody{rc: r.Body, ex: ex, bound: rs.bounds.ClientBody}
+		if rs.route.Stream {
+			cb.bound = 0 // a stream both ways (NDJSON) may be quiet: no idle timeout
+		}
+		r.Body = cb
+	}
+	if rs.route.Stream && r.ProtoMajor == 1 && r.Body != http.NoBody {
+		// Let a stream route's upstream answer while the client still
+		// sends (e.g. NDJSON in both directions); HTTP/2 always can.
+		_ = http.NewResponseController(ex.ResponseWriter).EnableFullDuplex()
+	}
+	if rs.direct(r) {
+		rs.serveDirect(ex, r)
+		return
+	}
+	rs.proxy.ServeHTTP(ex, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
+}
 
 // maxAttempts bounds the upstreams one request may try.
 const maxAttempts = 3

@@ -1,0 +1,56 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"strings"
+)
+
+// admit applies the route's policy to a matched request, in this order (see
+// access.go): the HTTPS redirect, the allow list, the access steps
+// (access.go: limits, auth, maintenance) and max_body.
+// When it returns false it has answered the request. release must be
+// called once the request is done.
+func (rs *routeState) admit(ex *exchange, r *http.Request) (release func(), ok bool) {
+	rt := rs.route
+	if rt.TLSAuto() && rt.Redirect && !rs.h.secure(r, ex.trusted) {
+		redirectHTTPS(ex, r)
+		return nil, false
+	}
+	if len(rt.Allow) > 0 && !allowed(rt.Allow, rs.h.clientIP(r, ex)) {
+		rs.writeError(ex, http.StatusForbidden)
+		return nil, false
+	}
+	release, ok = rs.access(ex, r) // limits, auth, maintenance (access.go)
+	if !ok {
+		return nil, false
+	}
+	if rt.MaxBody > 0 {
+		if r.ContentLength > rt.MaxBody {
+			rs.writeError(ex, http.StatusRequestEntityTooLarge)
+			release()
+			return nil, false
+		}
+		r.Body = http.MaxBytesReader(ex.ResponseWriter, r.Body, rt.MaxBody) // not ex: it tells the server to close the connection
+	}
+	return release, true
+}
+
+// secure reports whether the client reached us over TLS, directly or through
+// a trusted proxy that says so.
+func (h *Handler) secure(r *http.Request, trusted bool) bool {
+	return r.TLS != nil || trusted && r.Header.Get("X-Forwarded-Proto") == "https"
+}
+
+// redirectHTTPS answers 308 with the same host (without port), path and query.
+func redirectHTTPS(w http.ResponseWriter, r *http.Request) {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+		if strings.Contains(h, ":") {
+			host = "[" + h + "]"
+		}
+	}
+	w.Header().Set("Location", "https://"+host+r.URL.RequestURI())
+	w.WriteHeader(http.StatusPermanentRedirect)
+}
