@@ -77,6 +77,7 @@ func printTable(w io.Writer, t *route.Table) {
 			fmt.Fprintf(w, "BLOCKED %s/%s (hosts %s, path %s answer 503): %s\n", r.Service, r.Route, strings.Join(r.Hosts, ","), r.Path, r.Blocked)
 		}
 	}
+	printBalance(w, v)
 	fmt.Fprintf(w, "\n%d route(s), %d error(s)\n", len(v.Routes), len(v.Errors))
 	for _, e := range v.Errors {
 		fmt.Fprintf(w, "ERROR service %s, label %s: %s\n", e.Service, e.Label, e.Error)

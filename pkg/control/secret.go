@@ -20,6 +20,7 @@ const MinSecretSize = 16
 type Secret struct {
 	ca       ed25519.PrivateKey // signs every leaf of the channel
 	stateKey []byte             // AES-256 key of the edge's persisted state
+	sticky   []byte             // HMAC key of the proxy's sticky cookies
 	setting  string             // the setting that names the file, for messages
 }
 
@@ -28,6 +29,7 @@ const (
 	hkdfSalt      = "swarm-ingress control v1"
 	infoCA        = "ed25519 certificate authority"
 	infoStateFile = "aes-256-gcm edge state file"
+	infoSticky    = "hmac-sha256 sticky cookie"
 )
 
 // LoadSecret reads the secret file at path. setting is the name the operator
@@ -63,8 +65,18 @@ func NewSecret(data []byte, setting string) (*Secret, error) {
 	if err != nil {
 		return nil, fmt.Errorf("derive the state key: %w", err)
 	}
+	sticky, err := hkdf.Key(sha256.New, data, []byte(hkdfSalt), infoSticky, 32)
+	if err != nil {
+		return nil, fmt.Errorf("derive the sticky cookie key: %w", err)
+	}
 	if setting == "" {
 		return nil, errors.New("control: the secret's setting name is required for error messages")
 	}
-	return &Secret{ca: ed25519.NewKeyFromSeed(seed), stateKey: stateKey, setting: setting}, nil
+	return &Secret{ca: ed25519.NewKeyFromSeed(seed), stateKey: stateKey, sticky: sticky, setting: setting}, nil
 }
+
+// StickyKey is the key that signs sticky cookies (proxy.Config.StickyKey):
+// the same on every edge that mounts the secret, so that a client whose
+// requests land on several edges keeps its upstream (docs/labels.md,
+// "Split, sticky and slow start").
+func (s *Secret) StickyKey() []byte { return bytes.Clone(s.sticky) }

@@ -129,6 +129,9 @@ func (b *builder) place(svc *Service, s *Spec) (*route.Route, string) {
 		r.Mode = route.ModeTasks
 		r.Upstreams = taskUpstreams(svc.Tasks, n.ID, r.Port)
 	default:
+		if label, problem := checkBalanced(b.prefix, s, svc.Name); problem != "" {
+			return nil, b.fail(svc.Name, label, "%s", problem)
+		}
 		vip := svc.VIPs[n.ID].Unmap()
 		if !vip.Is4() {
 			return nil, b.fail(svc.Name, s.Label(b.prefix, "upstream"), "service %s has no IPv4 virtual IP on network %q (is its endpoint mode vip?): set upstream to tasks to use its tasks' addresses", svc.Name, n.Name)

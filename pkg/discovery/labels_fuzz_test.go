@@ -117,6 +117,12 @@ func checkSpec(t *testing.T, prefix string, s Spec) {
 	if s.Upstream != "" && s.Upstream != route.ModeVIP && s.Upstream != route.ModeTasks {
 		t.Fatalf("upstream %q", s.Upstream)
 	}
+	if r.Weight < 0 || r.Weight > route.MaxWeight || (!r.Weighted && r.Weight != 0) || r.SlowStart < 0 || r.SlowStart > maxSlowStart {
+		t.Fatalf("weight %d (%t) slow_start %s", r.Weight, r.Weighted, r.SlowStart)
+	}
+	if r.Sticky != "" && !httpguts.ValidHeaderFieldName(r.Sticky) {
+		t.Fatalf("sticky cookie name %q", r.Sticky)
+	}
 	if s.Network != "" && !networkName.MatchString(s.Network) {
 		t.Fatalf("network %q", s.Network)
 	}

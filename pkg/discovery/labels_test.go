@@ -93,6 +93,9 @@ func renderSpecs(specs []Spec, errs []route.Error) string {
 			fmt.Fprintf(&b, "  connect_timeout: %s  client_body_timeout: %s  client_write_timeout: %s  upstream_idle_timeout: %s\n",
 				r.ConnectTimeout, r.ClientBodyTimeout, r.ClientWriteTimeout, r.UpstreamIdleTimeout)
 		}
+		if r.Weighted || r.Sticky != "" || r.SlowStart != 0 {
+			fmt.Fprintf(&b, "  weight: %d (set: %t)  sticky: %q  slow_start: %s\n", r.Weight, r.Weighted, r.Sticky, r.SlowStart)
+		}
 		for _, u := range r.BasicAuth {
 			fmt.Fprintf(&b, "  auth.basic: %s:%s\n", u.User, u.Hash)
 		}

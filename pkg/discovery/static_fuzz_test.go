@@ -21,6 +21,7 @@ func FuzzParseRoutesFile(f *testing.F) {
 		"a: &a [*a]\n",
 		"services:\n  - name: l\n    upstreams: [\"192.0.2.10:80\"]\n    labels:\n      ingress.host: l.example.com\n      ingress.limit.rate: 10r/s\n      ingress.limit.burst: 5\n      ingress.limit.conn: 2\n      ingress.auth.basic_file: /run/secrets/htpasswd\n      ingress.auth.forward: http://auth:4180/auth\n      ingress.auth.forward.headers: X-User\n      ingress.error_page.503: /run/configs/503.html\n      ingress.maintenance: true\n",
 		"services:\n  - name: checked\n    upstreams: [\"192.0.2.10:8080\", \"192.0.2.11:8080\"]\n    labels: {ingress.host: c.com, ingress.eject.after: 2, ingress.eject.for: 1s, ingress.health.path: /healthz, ingress.health.interval: 2s, ingress.health.timeout: 1s, ingress.health.status: 200-299, ingress.health.port: 8081}\n",
+		"services:\n  - name: canary\n    upstreams: [\"192.0.2.11:80\", \"192.0.2.12:80\"]\n    labels:\n      ingress.host: shop.example.com\n      ingress.weight: 10\n      ingress.sticky: SHOP\n      ingress.slow_start: 30s\n",
 	} {
 		f.Add(seed)
 	}

@@ -89,6 +89,16 @@ type Route struct {
 	EjectAfter  int
 	EjectFor    time.Duration
 	HealthCheck *HealthCheck
+	// Traffic splitting and affinity (docs/labels.md, "Split, sticky and
+	// slow start"): Weighted says the `weight` label is set, Weight is its
+	// value (0 to MaxWeight), the route's share among the routes of the same
+	// host and path (see Split); Sticky is the name of the affinity cookie,
+	// "" when off; SlowStart is how long a newly routable upstream takes to
+	// reach its full share, 0 when off.
+	Weight    int
+	Weighted  bool
+	Sticky    string
+	SlowStart time.Duration
 
 	// AllowEncodedSlashes accepts %2F and %5C in request paths (kept
 	// escaped); otherwise such a request is refused with 400.

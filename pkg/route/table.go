@@ -30,6 +30,7 @@ type Table struct {
 type slot struct {
 	path  string
 	route *Route
+	split *Split // nil unless several routes share the host and path by weight
 }
 
 // Snapshot is what a table is built from.
@@ -47,7 +48,9 @@ type Snapshot struct {
 // matching ignores it), a blocked route wins (it fails closed), then the
 // higher Priority, then the older service (Created), then the lower service
 // and route name so that the result never depends on input order. Each
-// loser is reported in Errors. The slices in s are copied.
+// loser is reported in Errors, except that routes of equal priority share
+// the host and path by weight when one of them sets one (see Split). The
+// slices in s are copied.
 func New(s Snapshot) *Table {
 	t := &Table{
 		Generation: s.Generation,
@@ -81,7 +84,8 @@ func New(s Snapshot) *Table {
 		rs := claims[k]
 		slices.SortFunc(rs, precedence)
 		winner := rs[0]
-		for _, loser := range rs[1:] {
+		split, losers := splitOf(rs)
+		for _, loser := range losers {
 			t.Errors = append(t.Errors, Error{
 				Service: loser.Service,
 				Label:   s.LabelPrefix + hostLabel(loser),
@@ -89,9 +93,9 @@ func New(s Snapshot) *Table {
 			})
 		}
 		if suffix, ok := strings.CutPrefix(k.host, "*."); ok {
-			t.wildcard[suffix] = append(t.wildcard[suffix], slot{winner.Path, winner})
+			t.wildcard[suffix] = append(t.wildcard[suffix], slot{winner.Path, winner, split})
 		} else {
-			t.exact[k.host] = append(t.exact[k.host], slot{winner.Path, winner})
+			t.exact[k.host] = append(t.exact[k.host], slot{winner.Path, winner, split})
 		}
 	}
 	for _, idx := range []map[string][]slot{t.exact, t.wildcard} {
@@ -148,23 +152,32 @@ func hostLabel(r *Route) string {
 // "/apix") and ignoring ASCII case. When no route of the exact host matches
 // the path, the wildcard routes are tried.
 func (t *Table) Match(host, path string) *Route {
-	if t == nil {
-		return nil
-	}
-	host = NormalizeHost(host)
-	if r := matchPath(t.exact[host], path); r != nil {
-		return r
-	}
-	if _, suffix, ok := strings.Cut(host, "."); ok && suffix != "" {
-		return matchPath(t.wildcard[suffix], path)
-	}
-	return nil
+	r, _ := t.Lookup(host, path)
+	return r
 }
 
-func matchPath(slots []slot, path string) *Route {
-	for _, s := range slots {
-		if PathHasPrefix(path, s.path) {
-			return s.route
+// Lookup is Match, and also returns the Split when the matched host and
+// path are shared by several routes (the route is then its first member).
+func (t *Table) Lookup(host, path string) (*Route, *Split) {
+	if t == nil {
+		return nil, nil
+	}
+	host = NormalizeHost(host)
+	if s := matchPath(t.exact[host], path); s != nil {
+		return s.route, s.split
+	}
+	if _, suffix, ok := strings.Cut(host, "."); ok && suffix != "" {
+		if s := matchPath(t.wildcard[suffix], path); s != nil {
+			return s.route, s.split
+		}
+	}
+	return nil, nil
+}
+
+func matchPath(slots []slot, path string) *slot {
+	for i := range slots {
+		if PathHasPrefix(path, slots[i].path) {
+			return &slots[i]
 		}
 	}
 	return nil

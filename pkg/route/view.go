@@ -8,6 +8,7 @@ type View struct {
 	UpdatedAt  time.Time   `json:"updated_at"`
 	Routes     []RouteView `json:"routes"`
 	Errors     []Error     `json:"errors"`
+	Splits     []SplitView `json:"splits"` // host and paths shared by weight (split.go)
 }
 
 // RouteView is one route in View.
@@ -23,6 +24,7 @@ type RouteView struct {
 	Stream       bool     `json:"stream"`
 	Blocked      string   `json:"blocked"` // why the route answers 503; "" when it serves
 	AccessView            // limits, auth files, forward auth, error pages (access.go)
+	BalanceView           // weight, sticky, slow_start (split.go)
 
 	// Health: the eject.* and health.* settings. UpstreamHealth is filled
 	// in by the proxy serving the table (proxy.Handler.AnnotateView) and
@@ -34,7 +36,7 @@ type RouteView struct {
 // View returns the table in its API shape. Slices are never nil, so they
 // encode as [] rather than null.
 func (t *Table) View() View {
-	v := View{Routes: []RouteView{}, Errors: []Error{}}
+	v := View{Routes: []RouteView{}, Errors: []Error{}, Splits: []SplitView{}}
 	if t == nil {
 		return v
 	}
@@ -44,12 +46,15 @@ func (t *Table) View() View {
 		for _, u := range r.Upstreams {
 			ups = append(ups, u.String())
 		}
-		v.Routes = append(v.Routes, RouteView{
+		rv := RouteView{
 			Service: r.Service, Route: r.Name, Hosts: append([]string{}, r.Hosts...), Path: r.Path,
 			UpstreamMode: r.Mode, Network: r.Network, Upstreams: ups, TLS: r.TLS, Stream: r.Stream,
 			Blocked: r.Blocked, AccessView: r.accessView(), Health: r.healthView(),
-		})
+			BalanceView: r.balanceView(),
+		}
+		v.Routes = append(v.Routes, rv)
 	}
 	v.Errors = append(v.Errors, t.Errors...)
+	v.Splits = t.splitViews()
 	return v
 }
