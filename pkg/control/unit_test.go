@@ -122,7 +122,7 @@ func TestTableRoundTrip(t *testing.T) {
 		ErrorPages:    []route.ErrorPage{{Code: 502, Source: "/p/502.html"}}, Maintenance: true,
 		EjectAfter: 4, EjectFor: 7 * time.Second,
 		HealthCheck: &route.HealthCheck{Path: "/healthz?x=1", Interval: 3 * time.Second, Timeout: time.Second, StatusMin: 200, StatusMax: 204, Port: 8081},
-		Weight: 90, Weighted: true, Sticky: "SHOP", SlowStart: 30 * time.Second,
+		Weight:      90, Weighted: true, Sticky: "SHOP", SlowStart: 30 * time.Second,
 	}
 	// Every field is set, so a field the wire format loses fails the test:
 	// a new Route field must be added above.
