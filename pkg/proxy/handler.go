@@ -1,9 +1,3 @@
-// Package proxy serves the route table: it brings each request's path to
-// one canonical form (path.go) and matches it to a route, answers 503 for a
-// blocked route, applies the route's checks (redirect, allow, auth.basic,
-// max_body) and forwards it over IPv4-only transports, flushing streams as
-// they arrive: plain requests to scheme=http upstreams on a direct path
-// (direct.go), everything else with httputil.ReverseProxy.
 package proxy
 
 import (
