@@ -91,7 +91,7 @@ put() { R[$1]="${R[$1]:-}${R[$1]:+ }$2"; }
 median() {
 	local v=${R[$1]:-}
 	[[ -n $v ]] || { echo -; return; }
-	tr ' ' '\n' <<<"$v" | grep -v '^-$' | sort -g | awk '{a[NR] = $1}
+	tr ' ' '\n' <<<"$v" | awk '$1 ~ /^[0-9.]+$/' | sort -g | awk '{a[NR] = $1}
 		END { if (NR == 0) { print "-"; exit }
 		      if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
@@ -104,7 +104,7 @@ wrk_line() {
 	local line=$1 peer=$2 url=$3 t0 t1 n out
 	shift 3
 	t0=$(cpu_ticks "${PIDS_OF[$peer]}")
-	step $((DUR + 30)) wrk -t1 -c$WRK_CONNS -d"${DUR}s" "$@" "$url"
+	step $((DUR + 30)) wrk -t1 -c$WRK_CONNS -d"${DUR}s" --timeout 10s "$@" "$url"
 	t1=$(cpu_ticks "${PIDS_OF[$peer]}")
 	out=$STEP_OUT
 	n=$(awk '/requests in/ {print $1}' <<<"$out")
@@ -132,6 +132,7 @@ h2_line() { # h2_line PEER
 		note "$peer: no HTTP/2 negotiated"
 		rps=
 	fi
+	[[ ${rps:-0} != 0 ]] || rps=
 	put "h2:$peer:rate" "${rps:--}"
 	put "h2:$peer:cpu" "$(us_per $((t1 - t0)) "$n")"
 	put "h2:$peer:err" "${failed:--}"
@@ -221,7 +222,8 @@ check_ports
 
 note "pinning: $PINNING; GOMAXPROCS=$PROXY_PROCS for the Go proxies, worker_processes $PROXY_PROCS for nginx (equal cores)"
 note "ingress ${INGRESS_REV:-unavailable}; $(go version | cut -d' ' -f3); $(nginx -v 2>&1 | cut -d' ' -f3)" \
-	"; caddy ${CADDY:+$CADDY_VERSION}${CADDY:-unavailable}; traefik ${TRAEFIK:+$TRAEFIK_VERSION}${TRAEFIK:-unavailable}"
+	"; caddy $([[ -n $CADDY ]] && echo "$CADDY_VERSION" || echo unavailable)" \
+	"; traefik $([[ -n $TRAEFIK ]] && echo "$TRAEFIK_VERSION" || echo unavailable)"
 note "$(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2); $(h2load --version 2>&1 | head -1); $(openssl version | cut -d' ' -f1-2)"
 
 start backend "${PIN_LOAD[@]}" "$BIN/backend" -addr "127.0.0.1:$P_BACKEND"
