@@ -33,7 +33,7 @@ func main() {
 	}
 }
 
-const usage = `usage: ingress [serve|controller|edge|check|healthcheck|version] [flags]
+const usage = `usage: ingress [serve|controller|edge|check|import-nginx|healthcheck|version] [flags]
 
   serve        run the ingress in one process (the default): a one-node
                cluster, or managers only
@@ -42,6 +42,8 @@ const usage = `usage: ingress [serve|controller|edge|check|healthcheck|version] 
   edge         on every node: serve HTTP and HTTPS from what the controllers
                send; no Docker socket
   check        print the route table and every label error; exit 1 on any error
+  import-nginx translate Nginx configuration files into labels (--routes-file,
+               --allow-partial); see docs/import-nginx.md
   healthcheck  exit 0 when the local admin /readyz answers 200
   version      print the version
 
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runEdge(ctx, args, getenv, stderr, stdout)
 	case "check":
 		return runCheck(ctx, args, getenv, stdout, stderr)
+	case "import-nginx":
+		return runImportNginx(ctx, args, stdout, stderr)
 	case "healthcheck":
 		return runHealthcheck(ctx, args, getenv, stderr)
 	case "version":
