@@ -123,6 +123,12 @@ func TestTableRoundTrip(t *testing.T) {
 		EjectAfter: 4, EjectFor: 7 * time.Second,
 		HealthCheck: &route.HealthCheck{Path: "/healthz?x=1", Interval: 3 * time.Second, Timeout: time.Second, StatusMin: 200, StatusMax: 204, Port: 8081},
 		Weight:      90, Weighted: true, Sticky: "SHOP", SlowStart: 30 * time.Second,
+		Return:         route.Return{Code: 301, URL: "https://example.test$request_uri"},
+		CanonicalHost:  "app.example.test",
+		Rewrites:       []route.Rewrite{{Regex: `^/old/(.*)$`, Replacement: "/new/$1", Code: 308, Last: true}},
+		RequestHeaders: []route.Header{{Name: "X-Real-Ip", Value: "$remote_addr"}}, RequestHeadersAdd: []route.Header{{Name: "X-Tag", Value: "a"}},
+		RequestHeadersRemove: []string{"Cookie"}, ResponseHeadersRemove: []string{"Server"},
+		Compress: route.Compression{Encodings: []string{"zstd", "gzip"}, Types: []string{"text/html"}, MinSize: 1000},
 	}
 	// Every field is set, so a field the wire format loses fails the test:
 	// a new Route field must be added above.

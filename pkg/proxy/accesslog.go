@@ -10,17 +10,18 @@ import (
 
 // Access log field names.
 const (
-	fieldRoute    = "route"
-	fieldMethod   = "method"
-	fieldHost     = "host"
-	fieldPath     = "path"
-	fieldStatus   = "status"
-	fieldBytes    = "bytes"
-	fieldDuration = "duration"
-	fieldUpstream = "upstream"
-	fieldRemote   = "remote"
-	fieldProto    = "proto"
-	fieldTimeout  = "timeout" // the time bound that cut the exchange (bounds.go)
+	fieldRoute     = "route"
+	fieldMethod    = "method"
+	fieldHost      = "host"
+	fieldPath      = "path"
+	fieldStatus    = "status"
+	fieldBytes     = "bytes"
+	fieldDuration  = "duration"
+	fieldUpstream  = "upstream"
+	fieldRemote    = "remote"
+	fieldProto     = "proto"
+	fieldTimeout   = "timeout" // the time bound that cut the exchange (bounds.go)
+	fieldRequestID = "request_id"
 )
 
 type exchangeKey struct{}
@@ -40,6 +41,10 @@ type exchange struct {
 	trusted  bool
 	err      error // the upstream error, if any
 	hijacked bool  // a stream took the connection over: it records the request when it ends
+
+	requestID                   string // X-Request-ID (requestid.go)
+	rewritten                   bool   // an internal rewrite set the upstream path and query (rewrite.go)
+	upstreamPath, upstreamQuery string
 
 	stats  *routeMetrics // the route's, or the unmatched requests'
 	limit  atomic.Int32  // index in limitNames of the first time bound that fired
@@ -130,7 +135,8 @@ func (h *Handler) record(ex *exchange, r *http.Request) {
 		Int(fieldStatus, status).
 		Int64(fieldBytes, ex.bytes).
 		Dur(fieldDuration, d).
-		Str(fieldProto, r.Proto)
+		Str(fieldProto, r.Proto).
+		Str(fieldRequestID, ex.requestID)
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		e.Str(fieldRemote, host) // a substring: no allocation
 	}

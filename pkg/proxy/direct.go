@@ -73,10 +73,8 @@ func (rs *routeState) serveDirect(ex *exchange, r *http.Request) {
 		out.Body = nil
 	}
 	out.Header = outHeader(r.Header, ex.trusted)
-	if rs.route.StripPrefix {
-		stripPrefix(out, rs.route.Path)
-	}
 	setForwarded(r, out, ex.trusted)
+	rs.outbound(ex, r, out)
 
 	res, err := rs.roundTrip(out, ex, ex)
 	if err != nil {

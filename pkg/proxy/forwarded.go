@@ -75,13 +75,8 @@ func (rs *routeState) rewrite(pr *httputil.ProxyRequest) {
 	if len(rs.ups) > 0 {
 		out.URL.Host = rs.ups[0].host
 	}
-	if rs.route.StripPrefix {
-		stripPrefix(out, rs.route.Path)
-	}
-	trusted := false
-	if ex, ok := pr.In.Context().Value(exchangeKey{}).(*exchange); ok {
-		trusted = ex.trusted
-	}
+	ex, _ := pr.In.Context().Value(exchangeKey{}).(*exchange)
+	trusted := ex != nil && ex.trusted
 	// ReverseProxy removed Forwarded and X-Forwarded-For, -Host and -Proto.
 	if !trusted {
 		for k := range out.Header {
@@ -93,6 +88,9 @@ func (rs *routeState) rewrite(pr *httputil.ProxyRequest) {
 		out.Header["Forwarded"] = v
 	}
 	setForwarded(pr.In, pr.Out, trusted)
+	if ex != nil {
+		rs.outbound(ex, pr.In, out) // the path (strip_prefix or rewrite), request id and header edits
+	}
 }
 
 // isOwnForwardedHeader reports the headers setForwarded writes: the client's

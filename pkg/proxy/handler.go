@@ -76,6 +76,7 @@ func (h *Handler) SetTable(t *route.Table) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := &exchange{ResponseWriter: w, start: time.Now(), stats: h.metrics.unmatched, wbound: route.DefaultClientWriteTimeout}
 	ex.peer, ex.trusted = h.peer(r)
+	assignRequestID(ex, r)
 	boundConnWrites(w, r, 0) // the last response's bound may linger on a kept-alive connection
 	defer h.finish(ex, r)
 	if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 {

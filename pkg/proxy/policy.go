@@ -7,12 +7,15 @@ import (
 )
 
 // admit applies the route's policy to a matched request, in this order (see
-// access.go): the HTTPS redirect, the allow list, the access steps
+// access.go): the redirects and rewrites (rewrite.go), the HTTPS redirect, the allow list, the access steps
 // (access.go: limits, auth, maintenance) and max_body.
 // When it returns false it has answered the request. release must be
 // called once the request is done.
 func (rs *routeState) admit(ex *exchange, r *http.Request) (release func(), ok bool) {
 	rt := rs.route
+	if rs.redirects(ex, r) { // canonical_host, rewrite, return (rewrite.go)
+		return nil, false
+	}
 	if rt.TLSAuto() && rt.Redirect && !rs.h.secure(r, ex.trusted) {
 		redirectHTTPS(ex, r)
 		return nil, false

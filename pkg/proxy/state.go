@@ -32,6 +32,7 @@ type routeState struct {
 	headers   [][]string // values of route.Headers, shared read-only by responses
 	challenge string     // WWW-Authenticate value
 	stats     *routeMetrics
+	edits     *edits // redirects, rewrites and header edits (rewrite.go); nil: none
 }
 
 // build prepares a state for t. It runs under h.mu and reuses transports,
@@ -67,6 +68,7 @@ func (h *Handler) prepare(r *route.Route, ups map[netip.AddrPort]*upstream, stat
 	}
 	rs.base = h.transport(r.Scheme, rs.bounds)
 	rs.h1, _ = rs.base.(*h1.Transport)
+	rs.edits = prepareEdits(r)
 	if r.Scheme == route.SchemeHTTPS {
 		rs.scheme = "https"
 	}

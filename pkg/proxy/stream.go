@@ -26,6 +26,7 @@ import (
 // stream registered and the upstream connection open); returning it makes
 // ReverseProxy close the body and answer 502.
 func (rs *routeState) modifyResponse(res *http.Response) error {
+	rs.hideResponseHeaders(res.Header)
 	rs.setHeaders(res.Header)
 	upgraded := res.StatusCode == http.StatusSwitchingProtocols
 	if upgraded {

@@ -100,6 +100,17 @@ type Route struct {
 	Sticky    string
 	SlowStart time.Duration
 
+	// Redirects, rewrites, request and response header edits and
+	// compression (rewrite.go; docs/labels.md).
+	Return                Return      // `return`; zero: none
+	CanonicalHost         string      // `canonical_host`: other hosts of the route redirect to it (301)
+	Rewrites              []Rewrite   // `rewrite`, `rewrite.<N>`, in order
+	RequestHeaders        []Header    // `request_headers.<Name>`: set (Value is a Template), sorted by name
+	RequestHeadersAdd     []Header    // `request_headers_add.<Name>`: added, sorted by name
+	RequestHeadersRemove  []string    // `request_headers_remove`: canonical names
+	ResponseHeadersRemove []string    // `response_headers_remove`: canonical names, removed from the upstream's response
+	Compress              Compression // `compress`; zero: off
+
 	// AllowEncodedSlashes accepts %2F and %5C in request paths (kept
 	// escaped); otherwise such a request is refused with 400.
 	AllowEncodedSlashes bool
