@@ -19,12 +19,22 @@ type admin struct {
 	ready    func() (bool, any)    // ready, and a detail: a string is sent as plain text, anything else as JSON (nil: "ready" or "no route table yet")
 	table    func() *route.Table   // the table in use (nil before the first)
 	certs    func() []certs.Status // the certificates served
+	upstream func(*route.View)     // adds the proxy's upstream health; nil where no proxy serves
+}
+
+// view is the table in its API shape, with the proxy's upstream health.
+func (ad admin) view() route.View {
+	v := ad.table().View()
+	if ad.upstream != nil {
+		ad.upstream(&v)
+	}
+	return v
 }
 
 // adminHandler serves the admin listener: health, readiness, metrics, the
 // route and certificate APIs and the status page.
 func (a *app) adminHandler() http.Handler {
-	return admin{
+	ad := admin{
 		registry: a.registry, log: a.log,
 		ready: func() (bool, any) {
 			if t := a.table.Load(); !a.ready.Load() && t != nil && t.Partial {
@@ -33,7 +43,11 @@ func (a *app) adminHandler() http.Handler {
 			return a.ready.Load(), nil
 		},
 		table: a.table.Load, certs: a.certs.Status,
-	}.handler()
+	}
+	if a.proxy != nil {
+		ad.upstream = a.proxy.AnnotateView
+	}
+	return ad.handler()
 }
 
 func (ad admin) handler() http.Handler {
@@ -64,7 +78,7 @@ func (ad admin) handler() http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(ad.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /api/routes", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, ad.table().View())
+		writeJSON(w, ad.view())
 	})
 	mux.HandleFunc("GET /api/certs", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, ad.certs())

@@ -107,7 +107,7 @@ func TestAdminRoutesShape(t *testing.T) {
 		t.Fatalf("routes/errors: %s", body)
 	}
 	web := got.Routes[2] // sorted by service, then route: jobs/api, web/admin, web/default
-	wantKeys := []string{"service", "route", "hosts", "path", "upstream_mode", "network", "upstreams", "tls", "stream", "blocked"}
+	wantKeys := []string{"service", "route", "hosts", "path", "upstream_mode", "network", "upstreams", "tls", "stream", "blocked", "health", "upstream_health"}
 	for _, k := range wantKeys {
 		if _, ok := web[k]; !ok {
 			t.Errorf("route lacks key %q: %v", k, web)
@@ -118,6 +118,12 @@ func TestAdminRoutesShape(t *testing.T) {
 	}
 	if web["upstream_mode"] != "vip" || web["upstreams"].([]any)[0] != "10.0.1.5:8080" || web["network"] != "edge" {
 		t.Errorf("web route = %v", web)
+	}
+	if hv, ok := web["health"].(map[string]any); !ok || hv["eject_after"] != 3.0 || hv["eject_for"] != "5s" {
+		t.Errorf("web route health = %v", web["health"])
+	}
+	if uh, ok := web["upstream_health"].([]any); !ok || len(uh) != 1 || uh[0].(map[string]any)["state"] != "up" || uh[0].(map[string]any)["upstream"] != "10.0.1.5:8080" {
+		t.Errorf("web route upstream_health = %v", web["upstream_health"])
 	}
 	if jobs := got.Routes[0]; len(jobs["upstreams"].([]any)) != 0 || jobs["stream"] != true || jobs["blocked"] != "" {
 		t.Errorf("a route without running tasks must list empty upstreams: %v", jobs)

@@ -52,7 +52,7 @@ func edgeWith(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	ad := admin{
-		registry: registry, log: log, table: edge.Table,
+		registry: registry, log: log, table: edge.Table, upstream: px.AnnotateView,
 		ready: func() (bool, any) { st := edge.Status(); return st.Ready, st },
 		certs: func() []certs.Status {
 			out := []certs.Status{}

@@ -55,7 +55,7 @@ func (s servers) run(ctx context.Context, log zerolog.Logger, grace time.Duratio
 				public = append(public, sv.srv)
 			}
 			err = px.Shutdown(context.Background(), grace, public...)
-			_ = px.Close() // the upstream pools' sweepers
+			_ = px.Close() // the upstream pools' sweepers, the active health checks
 		}
 		s.admin.srv.Close()
 		return err

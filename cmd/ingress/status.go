@@ -38,7 +38,7 @@ type statusData struct {
 // statusPage renders the same data as /api/routes and /api/certs for humans.
 func (ad admin) statusPage(w http.ResponseWriter, r *http.Request) {
 	ready, _ := ad.ready()
-	data := statusData{Version: version, Ready: ready, Table: ad.table().View(), Certs: ad.certs()}
+	data := statusData{Version: version, Ready: ready, Table: ad.view(), Certs: ad.certs()}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := statusTmpl.Execute(w, data); err != nil {
 		ad.log.Error().Err(err).Msg("render status page")

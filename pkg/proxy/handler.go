@@ -41,6 +41,7 @@ type Handler struct {
 	transports map[transportKey]http.RoundTripper // kept across swaps: connection pools survive
 	upstreams  map[netip.AddrPort]*upstream       // balancer state, kept across swaps
 	routeStats map[string]*routeMetrics           // by route ID, kept across swaps
+	health     healthShared                       // outlier ejection and active checks (health.go)
 }
 
 // retryAfterStarting is the Retry-After of the 503 answered before the first
@@ -60,6 +61,7 @@ func New(cfg Config) *Handler {
 		routeStats: map[string]*routeMetrics{},
 	}
 	h.streams.open = map[*streamBody]struct{}{}
+	h.health.init(h)
 	h.SetTable(nil)
 	return h
 }

@@ -74,12 +74,14 @@ func (rs *routeState) roundTrip(req *http.Request, ex *exchange, sink h1.Interim
 	for i := 1; ; i++ {
 		u, idx := rs.pick(tried)
 		tried |= 1 << (idx % 64)
+		trial := rs.claim(u)
 		req.URL.Host = u.host
 		if ex != nil {
 			ex.addr = u.host
 		}
 		u.inflight.Add(1)
 		res, err := rs.send(req, sink)
+		rs.observe(u, trial, req, res, err)
 		if err == nil {
 			if ex != nil {
 				ex.upstream = u // released by Handler.finish
@@ -92,11 +94,8 @@ func (rs *routeState) roundTrip(req *http.Request, ex *exchange, sink h1.Interim
 			return res, nil
 		}
 		u.inflight.Add(-1)
-		if isDial(err) {
-			u.eject()
-			if ex != nil && isTimeout(err) {
-				ex.limitHit(limitConnect)
-			}
+		if ex != nil && isDial(err) && isTimeout(err) {
+			ex.limitHit(limitConnect)
 		}
 		if i >= attempts || !retryable(req, body, err) {
 			return nil, err

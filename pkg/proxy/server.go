@@ -115,8 +115,10 @@ func (h *Handler) Shutdown(ctx context.Context, grace time.Duration, servers ...
 // Close still works, but its upstream connection is not pooled.
 func (h *Handler) Close() error {
 	h.mu.Lock()
+	defer h.health.checks.wait() // after the unlock: the checkers end without h.mu
 	defer h.mu.Unlock()
 	h.closeTransports()
+	h.health.checks.stop()
 	return nil
 }
 

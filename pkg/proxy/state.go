@@ -29,8 +29,10 @@ type routeState struct {
 	h1        *h1.Transport     // base, for scheme=http: the direct path uses it
 	scheme    string            // URL scheme towards the upstream: http or https
 	ups       []*upstream
-	headers   [][]string // values of route.Headers, shared read-only by responses
-	challenge string     // WWW-Authenticate value
+	eject     route.Ejection // outlier ejection settings (health.go)
+	checks    []*checker     // active checks, one per ups entry; nil without (healthcheck.go)
+	headers   [][]string     // values of route.Headers, shared read-only by responses
+	challenge string         // WWW-Authenticate value
 	stats     *routeMetrics
 	edits     *edits // redirects, rewrites and header edits (rewrite.go); nil: none
 }
@@ -52,6 +54,7 @@ func (h *Handler) build(t *route.Table) *state {
 			h.metrics.forget(id)
 		}
 	}
+	h.syncHealth(st)
 	h.upstreams, h.routeStats = ups, stats
 	h.metrics.routes.Set(float64(len(st.routes)))
 	return st
