@@ -85,7 +85,9 @@ func TestRetryOnRefusedTask(t *testing.T) {
 func TestRetryOnBrokenConnection(t *testing.T) {
 	broken, brokenAddr := startRecorder(t, true)
 	live, liveAddr := startRecorder(t, false)
-	f := newFixture(t, Config{}, table(testRoute("app.test", brokenAddr, liveAddr)))
+	rt := testRoute("app.test", brokenAddr, liveAddr)
+	rt.EjectAfter = -1 // keep the broken task in rotation: both cases must reach it
+	f := newFixture(t, Config{}, table(rt))
 	hits := map[string]int{}
 	for i := range 40 {
 		id := strconv.Itoa(i)
