@@ -37,6 +37,7 @@ type exchange struct {
 	route    *routeState
 	upstream *upstream // set once a response arrived; its in-flight count is released in finish
 	addr     string    // the last upstream tried, for the log
+	sticky   stickyHit // the upstream a sticky cookie named (sticky.go)
 	peer     netip.Addr
 	trusted  bool
 	err      error // the upstream error, if any

@@ -13,6 +13,7 @@ type upstream struct {
 	host     string         // addr as a URL host
 	inflight atomic.Int64   // requests sent and not yet finished
 	health   upstreamHealth // outlier ejection (health.go)
+	since    int64          // unix nanoseconds when it became routable; 0: in the first table (slowstart.go)
 }
 
 func newUpstream(a netip.AddrPort) *upstream {
@@ -27,6 +28,11 @@ func (rs *routeState) pick(tried uint64) (*upstream, int) {
 	n := len(rs.ups)
 	if n == 1 {
 		return rs.ups[0], 0
+	}
+	if rs.ramp != nil {
+		if u, i, ok := rs.rampPick(tried); ok {
+			return u, i
+		}
 	}
 	var now int64
 	best, bestScore := -1, int64(0)

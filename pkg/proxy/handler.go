@@ -19,6 +19,10 @@ type Config struct {
 	Logger         zerolog.Logger        // access log and errors; default disabled
 	Registerer     prometheus.Registerer // nil: no metrics
 	TrustedProxies []netip.Prefix        // clients whose X-Forwarded-* headers are believed
+	// StickyKey signs sticky cookies (sticky.go); nil: a random key per
+	// Handler. Edges get one derived from the control secret.
+	StickyKey []byte
+	Now       func() time.Time // the slow start clock (slowstart.go); nil: time.Now
 }
 
 // Handler serves the current route table. A request that arrives without TLS
@@ -29,13 +33,14 @@ type Config struct {
 // per request; SetTable builds the next state and swaps it in, so requests in
 // flight and open streams keep the state they started with.
 type Handler struct {
-	cfg      Config
-	log      zerolog.Logger
-	errorLog *log.Logger // ReverseProxy's own messages, at debug level
-	metrics  *metrics
-	state    atomic.Pointer[state]
-	streams  streams
-	auth     authCache
+	cfg       Config
+	log       zerolog.Logger
+	errorLog  *log.Logger // ReverseProxy's own messages, at debug level
+	metrics   *metrics
+	state     atomic.Pointer[state]
+	streams   streams
+	auth      authCache
+	stickyKey []byte // sticky.go
 
 	mu         sync.Mutex                         // serialises SetTable
 	transports map[transportKey]http.RoundTripper // kept across swaps: connection pools survive
@@ -59,6 +64,7 @@ func New(cfg Config) *Handler {
 		transports: map[transportKey]http.RoundTripper{},
 		upstreams:  map[netip.AddrPort]*upstream{},
 		routeStats: map[string]*routeMetrics{},
+		stickyKey:  stickyKeyOf(cfg),
 	}
 	h.streams.open = map[*streamBody]struct{}{}
 	h.health.init(h)

@@ -20,7 +20,16 @@ func (h *Handler) match(ex *exchange, r *http.Request) *routeState {
 	if p != raw {
 		setPath(r.URL, p)
 	}
-	rs := st.routes[st.table.Match(r.Host, p)]
+	rt, split := st.table.Lookup(r.Host, p)
+	rs := st.routes[rt]
+	if split != nil {
+		if rs = st.pickMember(split, r, ex); rs == nil { // weighted.go
+			rs = st.routes[rt]
+			ex.route, ex.stats, ex.wbound = rs, rs.stats, rs.bounds.ClientWrite
+			writeError(ex, http.StatusServiceUnavailable) // no member has an upstream and a weight
+			return nil
+		}
+	}
 	if rs == nil {
 		if st.table == nil || st.table.Partial {
 			// No table yet, or only the static routes: the route may

@@ -72,7 +72,7 @@ func (rs *routeState) roundTrip(req *http.Request, ex *exchange, sink h1.Interim
 	attempts := min(len(rs.ups), maxAttempts)
 	var tried uint64
 	for i := 1; ; i++ {
-		u, idx := rs.pick(tried)
+		u, idx := rs.choose(req, ex, tried)
 		tried |= 1 << (idx % 64)
 		trial := rs.claim(u)
 		req.URL.Host = u.host
@@ -83,6 +83,9 @@ func (rs *routeState) roundTrip(req *http.Request, ex *exchange, sink h1.Interim
 		res, err := rs.send(req, sink)
 		rs.observe(u, trial, req, res, err)
 		if err == nil {
+			if rs.sticky != nil {
+				rs.stick(req, ex, res, idx) // sticky.go
+			}
 			if ex != nil {
 				ex.upstream = u // released by Handler.finish
 				if res.StatusCode != http.StatusSwitchingProtocols {

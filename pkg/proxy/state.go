@@ -16,6 +16,7 @@ import (
 type state struct {
 	table  *route.Table
 	routes map[*route.Route]*routeState
+	splits map[*route.Split]*splitState // weighted.go
 }
 
 // routeState is what a route needs at request time, prepared once per table.
@@ -34,7 +35,9 @@ type routeState struct {
 	headers   [][]string     // values of route.Headers, shared read-only by responses
 	challenge string         // WWW-Authenticate value
 	stats     *routeMetrics
-	edits     *edits // redirects, rewrites and header edits (rewrite.go); nil: none
+	edits     *edits  // redirects, rewrites and header edits (rewrite.go); nil: none
+	sticky    *sticky // sticky.go; nil when the route is not sticky
+	ramp      *ramp   // slowstart.go; nil when no upstream ramps
 }
 
 // build prepares a state for t. It runs under h.mu and reuses transports,
@@ -48,6 +51,7 @@ func (h *Handler) build(t *route.Table) *state {
 		for _, r := range t.Routes {
 			st.routes[r] = h.prepare(r, ups, stats)
 		}
+		st.prepareSplits()
 	}
 	for id := range h.routeStats {
 		if _, ok := stats[id]; !ok {
@@ -81,11 +85,13 @@ func (h *Handler) prepare(r *route.Route, ups map[netip.AddrPort]*upstream, stat
 			u = h.upstreams[a]
 			if u == nil {
 				u = newUpstream(a)
+				u.since = h.routableSince()
 			}
 			ups[a] = u
 		}
 		rs.ups = append(rs.ups, u)
 	}
+	rs.sticky, rs.ramp = h.newSticky(rs), h.newRamp(rs)
 	for _, hd := range r.Headers {
 		rs.headers = append(rs.headers, []string{hd.Value})
 	}

@@ -114,3 +114,22 @@ func (r *Route) balanceView() BalanceView {
 	}
 	return v
 }
+
+// Splits lists the table's splits, one per shared host and path, in no
+// particular order.
+func (t *Table) Splits() []*Split {
+	if t == nil {
+		return nil
+	}
+	var out []*Split
+	for _, idx := range []map[string][]slot{t.exact, t.wildcard} {
+		for _, slots := range idx {
+			for _, s := range slots {
+				if s.split != nil {
+					out = append(out, s.split)
+				}
+			}
+		}
+	}
+	return out
+}
