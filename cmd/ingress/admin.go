@@ -80,6 +80,7 @@ func (ad admin) handler() http.Handler {
 	mux.HandleFunc("GET /api/routes", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, ad.view())
 	})
+	mux.HandleFunc("GET /api/match", ad.match) // explain.go
 	mux.HandleFunc("GET /api/certs", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, ad.certs())
 	})

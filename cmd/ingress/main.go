@@ -33,7 +33,7 @@ func main() {
 	}
 }
 
-const usage = `usage: ingress [serve|controller|edge|check|import-nginx|healthcheck|version] [flags]
+const usage = `usage: ingress [serve|controller|edge|check|explain|import-nginx|healthcheck|version] [flags]
 
   serve        run the ingress in one process (the default): a one-node
                cluster, or managers only
@@ -42,6 +42,8 @@ const usage = `usage: ingress [serve|controller|edge|check|import-nginx|healthch
   edge         on every node: serve HTTP and HTTPS from what the controllers
                send; no Docker socket
   check        print the route table and every label error; exit 1 on any error
+  explain URL  which route serves URL and why, the steps that apply, the
+               upstreams; for no match, the nearest routes
   import-nginx translate Nginx configuration files into labels (--routes-file,
                --allow-partial); see docs/import-nginx.md
   healthcheck  exit 0 when the local admin /readyz answers 200
@@ -67,6 +69,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runEdge(ctx, args, getenv, stderr, stdout)
 	case "check":
 		return runCheck(ctx, args, getenv, stdout, stderr)
+	case "explain":
+		return runExplain(ctx, args, getenv, stdout, stderr)
 	case "import-nginx":
 		return runImportNginx(ctx, args, stdout, stderr)
 	case "healthcheck":
