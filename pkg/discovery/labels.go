@@ -21,6 +21,8 @@ type Spec struct {
 	Upstream route.Mode        // the `upstream` label: route.ModeVIP or route.ModeTasks; "" when not set
 	Network  string            // the `network` label; "" when not set
 	Labels   map[string]string // each key in effect ("port", "headers.X-Frame-Options") -> the full label it came from
+
+	rewriteOrder []int // the <N> of each of Route.Rewrites while they are parsed (labels_rewrite.go)
 }
 
 // Label returns the full label that set key for this route, or the label
@@ -198,6 +200,9 @@ func mergeKeys(top, own []keyValue) []keyValue {
 // normalizeKey canonicalises the header name of a headers.<Name> key so that
 // a route's header overrides a default of the same name whatever its case.
 func normalizeKey(key string) string {
+	if k, ok := normalizeRewriteKey(key); ok {
+		return k
+	}
 	if name, ok := strings.CutPrefix(key, headersPart); ok && name != "" {
 		return headersPart + textproto.CanonicalMIMEHeaderKey(name)
 	}
@@ -254,6 +259,7 @@ func buildSpec(prefix, name string, eff []keyValue, fail func(label, format stri
 		s.Route.Redirect = false // nothing to redirect to
 	}
 	slices.SortFunc(s.Route.Headers, func(a, b route.Header) int { return strings.Compare(a.Name, b.Name) })
+	finishRewriteSpec(&s)
 	return s, true
 }
 

@@ -150,6 +150,7 @@ func checkSpec(t *testing.T, prefix string, s Spec) {
 		}
 	}
 	checkHealthSpec(t, r)
+	checkRewriteSpec(t, r)
 	for key, full := range s.Labels {
 		if !strings.HasPrefix(full, prefix) {
 			t.Fatalf("key %s from label %s outside the prefix", key, full)

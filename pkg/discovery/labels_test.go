@@ -107,6 +107,7 @@ func renderSpecs(specs []Spec, errs []route.Error) string {
 		}
 		renderAccess(&b, r)
 		renderHealth(&b, r)
+		renderRewrite(&b, r)
 	}
 	for _, e := range errs {
 		fmt.Fprintf(&b, "error %s: %s\n", e.Label, e.Error)

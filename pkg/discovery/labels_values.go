@@ -24,7 +24,7 @@ import (
 const headersPart = "headers."
 
 // knownKeys is listed in unknown-key errors.
-const knownKeys = "host, path, port, strip_prefix, tls, redirect, upstream, network, scheme, stream, timeout, connect_timeout, client_body_timeout, client_write_timeout, upstream_idle_timeout, max_body, auth.basic, allow, allow_encoded_slashes, headers.<Name>, priority, limit.rate, limit.burst, limit.conn, auth.basic_file, auth.forward, auth.forward.headers, error_page.<code>, maintenance, eject.after, eject.for, health.path, health.interval, health.timeout, health.status, health.port, weight, sticky, slow_start"
+const knownKeys = "host, path, port, strip_prefix, tls, redirect, upstream, network, scheme, stream, timeout, connect_timeout, client_body_timeout, client_write_timeout, upstream_idle_timeout, max_body, auth.basic, allow, allow_encoded_slashes, headers.<Name>, priority, limit.rate, limit.burst, limit.conn, auth.basic_file, auth.forward, auth.forward.headers, error_page.<code>, maintenance, eject.after, eject.for, health.path, health.interval, health.timeout, health.status, health.port, weight, sticky, slow_start, " + rewriteKeys
 
 // errUnknownKey marks the error of a key the parser does not know.
 var errUnknownKey = errors.New("unknown key")
@@ -96,6 +96,9 @@ func applyLabel(s *Spec, key string, lv labelValue) error {
 			return err
 		}
 		if ok, err := applySplitLabel(r, key, v); ok {
+			return err
+		}
+		if handled, err := applyRewriteLabel(s, key, v); handled {
 			return err
 		}
 		name, ok := strings.CutPrefix(key, headersPart)

@@ -2,6 +2,8 @@ package route
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -198,4 +200,64 @@ func StartsWithScheme(replacement string) bool {
 	r := strings.ToLower(replacement)
 	return strings.HasPrefix(r, "http://") || strings.HasPrefix(r, "https://") ||
 		strings.HasPrefix(replacement, "$scheme") || strings.HasPrefix(replacement, "${scheme}")
+}
+
+// RewriteView is the part of RouteView (GET /api/routes) that shows the
+// redirect, rewrite, request header and compression keys; each field is
+// left out when its key is not set.
+type RewriteView struct {
+	Return                string            `json:"return,omitempty"` // "301 https://example.com$request_uri"
+	CanonicalHost         string            `json:"canonical_host,omitempty"`
+	Rewrites              []RewriteRuleView `json:"rewrites,omitempty"`
+	RequestHeaders        []HeaderView      `json:"request_headers,omitempty"`
+	RequestHeadersAdd     []HeaderView      `json:"request_headers_add,omitempty"`
+	RequestHeadersRemove  []string          `json:"request_headers_remove,omitempty"`
+	ResponseHeadersRemove []string          `json:"response_headers_remove,omitempty"`
+	Compress              *CompressView     `json:"compress,omitempty"`
+}
+
+// RewriteRuleView is one rewrite in the API: status 0 is an internal
+// rewrite.
+type RewriteRuleView struct {
+	Regex       string `json:"regex"`
+	Replacement string `json:"replacement"`
+	Status      int    `json:"status"`
+	Last        bool   `json:"last"`
+}
+
+// HeaderView is a header and its value (a template) in the API.
+type HeaderView struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// CompressView is a route's compression in the API.
+type CompressView struct {
+	Encodings []string `json:"encodings"`
+	Types     []string `json:"types"`
+	MinSize   int64    `json:"min_size"`
+}
+
+func (r *Route) rewriteView() RewriteView {
+	v := RewriteView{
+		CanonicalHost:         r.CanonicalHost,
+		RequestHeadersRemove:  slices.Clone(r.RequestHeadersRemove),
+		ResponseHeadersRemove: slices.Clone(r.ResponseHeadersRemove),
+	}
+	if r.Return.Code != 0 {
+		v.Return = strconv.Itoa(r.Return.Code) + " " + r.Return.URL
+	}
+	for _, rw := range r.Rewrites {
+		v.Rewrites = append(v.Rewrites, RewriteRuleView{Regex: rw.Regex, Replacement: rw.Replacement, Status: rw.Code, Last: rw.Last})
+	}
+	for _, h := range r.RequestHeaders {
+		v.RequestHeaders = append(v.RequestHeaders, HeaderView{Name: h.Name, Value: h.Value})
+	}
+	for _, h := range r.RequestHeadersAdd {
+		v.RequestHeadersAdd = append(v.RequestHeadersAdd, HeaderView{Name: h.Name, Value: h.Value})
+	}
+	if c := r.Compress; len(c.Encodings) > 0 {
+		v.Compress = &CompressView{Encodings: slices.Clone(c.Encodings), Types: slices.Clone(c.Types), MinSize: c.MinSize}
+	}
+	return v
 }

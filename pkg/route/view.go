@@ -25,6 +25,7 @@ type RouteView struct {
 	Blocked      string   `json:"blocked"` // why the route answers 503; "" when it serves
 	AccessView            // limits, auth files, forward auth, error pages (access.go)
 	BalanceView           // weight, sticky, slow_start (split.go)
+	RewriteView           // return, canonical_host, rewrites, request headers, compress (rewrite.go)
 
 	// Health: the eject.* and health.* settings. UpstreamHealth is filled
 	// in by the proxy serving the table (proxy.Handler.AnnotateView) and
@@ -50,7 +51,7 @@ func (t *Table) View() View {
 			Service: r.Service, Route: r.Name, Hosts: append([]string{}, r.Hosts...), Path: r.Path,
 			UpstreamMode: r.Mode, Network: r.Network, Upstreams: ups, TLS: r.TLS, Stream: r.Stream,
 			Blocked: r.Blocked, AccessView: r.accessView(), Health: r.healthView(),
-			BalanceView: r.balanceView(),
+			BalanceView: r.balanceView(), RewriteView: r.rewriteView(),
 		}
 		v.Routes = append(v.Routes, rv)
 	}
