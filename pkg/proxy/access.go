@@ -2,6 +2,10 @@ package proxy
 
 import (
 	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/swarm-ingress/swarm-ingress/pkg/route"
 )
 
 // The access steps of a route, after the checks of match.go and policy.go,
@@ -22,21 +26,99 @@ import (
 // state.
 
 // access runs the route's access steps. When it returns false it has
-// answered the request. release must be called once the request is done
-// (it frees the request's limit.conn slot).
-func (rs *routeState) access(ex *exchange, r *http.Request) (release func(), ok bool) {
+// answered the request. A limit.conn slot the request takes is freed when
+// the request is recorded (limitHeld).
+func (rs *routeState) access(ex *exchange, r *http.Request) bool {
 	rt := rs.route
-	if rt.Limit.Enabled() || rt.BasicAuthFile != "" || rt.ForwardAuth.URL != "" || rt.Maintenance || len(rt.ErrorPages) > 0 {
+	if rs.limit != nil && !rs.limitRequest(ex, r) {
+		return false
+	}
+	if rt.BasicAuthFile != "" || rt.ForwardAuth.URL != "" || rt.Maintenance || len(rt.ErrorPages) > 0 {
 		// Not enforced by this build yet: closed rather than open.
 		rs.writeError(ex, http.StatusServiceUnavailable)
-		return nil, false
+		return false
 	}
 	if len(rt.BasicAuth) > 0 && !rs.h.auth.check(rt.BasicAuth, r) {
 		ex.Header().Set("WWW-Authenticate", rs.challenge)
 		rs.writeError(ex, http.StatusUnauthorized)
-		return nil, false
+		return false
 	}
-	return noRelease, true
+	return true
 }
 
-func noRelease() {}
+// limitRequest runs limit.conn and limit.rate for the client's address (as
+// resolved with the trusted proxies, like allow). A refused request gets
+// 429 with Retry-After.
+func (rs *routeState) limitRequest(ex *exchange, r *http.Request) bool {
+	l := rs.limit
+	e, ok, retry := l.admit(limitKey(rs.h.clientIP(r, ex)), rs.h.clock())
+	if !ok {
+		secs := int64(1) // limit.conn: a slot may free at any time
+		if retry > 0 {
+			secs = max(1, int64((retry+time.Second-1)/time.Second))
+		}
+		ex.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		rs.writeError(ex, http.StatusTooManyRequests)
+		return false
+	}
+	if e != nil {
+		ex.held = limitHeld{l, e}
+	}
+	return true
+}
+
+// limitHeld is the limit.conn slot a request holds, if any. It is freed
+// when the request is recorded, after a hijacked stream too.
+type limitHeld struct {
+	l *limiter
+	e *limitEntry
+}
+
+func (h *limitHeld) release() {
+	if h.e != nil {
+		h.l.release(h.e)
+		*h = limitHeld{}
+	}
+}
+
+// accessShared is the access state a Handler keeps across table swaps.
+type accessShared struct {
+	limiters, next map[limiterKey]*limiter // under Handler.mu
+}
+
+// limiterKey names a route's limiter: a route keeps its addresses' state
+// across table swaps while its limits stay the same.
+type limiterKey struct {
+	id  string
+	cfg route.Limit
+}
+
+// prepareAccess gives rs what its access steps need. It runs under h.mu,
+// from prepare.
+func (h *Handler) prepareAccess(rs *routeState) {
+	if cfg := rs.route.Limit; cfg.Enabled() && rs.route.Blocked == "" {
+		k := limiterKey{rs.id, cfg}
+		l := h.acc.limiters[k]
+		if l == nil {
+			l = newLimiter(cfg, h.clock())
+		}
+		if h.acc.next == nil {
+			h.acc.next = map[limiterKey]*limiter{}
+		}
+		h.acc.next[k], rs.limit = l, l
+	}
+}
+
+// swapAccess drops the state of routes the new table no longer has. It
+// runs under h.mu, at the end of build.
+func (h *Handler) swapAccess() {
+	h.acc.limiters, h.acc.next = h.acc.next, nil
+}
+
+// clock is the handler's clock (Config.Now).
+func (h *Handler) clock() time.Time {
+	if h.cfg.Now != nil {
+		return h.cfg.Now()
+	}
+	return time.Now()
+}

@@ -51,6 +51,7 @@ type exchange struct {
 	limit  atomic.Int32  // index in limitNames of the first time bound that fired
 	wbound time.Duration // client write bound (bounds.go)
 	wtimer *time.Timer
+	held   limitHeld // the limit.conn slot the request holds (access.go)
 }
 
 func (e *exchange) WriteHeader(code int) {
@@ -111,6 +112,7 @@ func (h *Handler) finish(ex *exchange, r *http.Request) {
 
 // record is finish for a request whose response has ended.
 func (h *Handler) record(ex *exchange, r *http.Request) {
+	ex.held.release()
 	if ex.upstream != nil {
 		ex.upstream.inflight.Add(-1)
 	}

@@ -22,7 +22,7 @@ type Config struct {
 	// StickyKey signs sticky cookies (sticky.go); nil: a random key per
 	// Handler. Edges get one derived from the control secret.
 	StickyKey []byte
-	Now       func() time.Time // the slow start clock (slowstart.go); nil: time.Now
+	Now       func() time.Time // the clock of slow start (slowstart.go), limits and file polling (access.go); nil: time.Now
 }
 
 // Handler serves the current route table. A request that arrives without TLS
@@ -40,7 +40,8 @@ type Handler struct {
 	state     atomic.Pointer[state]
 	streams   streams
 	auth      authCache
-	stickyKey []byte // sticky.go
+	stickyKey []byte       // sticky.go
+	acc       accessShared // limiters kept across swaps (access.go)
 
 	mu         sync.Mutex                         // serialises SetTable
 	transports map[transportKey]http.RoundTripper // kept across swaps: connection pools survive
@@ -100,10 +101,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rs == nil {
 		return
 	}
-	release, ok := rs.admit(ex, r) // policy.go
-	if !ok {
+	if !rs.admit(ex, r) { // policy.go
 		return
 	}
-	defer release()
 	rs.forward(ex, r) // outbound.go
 }

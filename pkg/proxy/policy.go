@@ -9,34 +9,31 @@ import (
 // admit applies the route's policy to a matched request, in this order (see
 // access.go): the redirects and rewrites (rewrite.go), the HTTPS redirect, the allow list, the access steps
 // (access.go: limits, auth, maintenance) and max_body.
-// When it returns false it has answered the request. release must be
-// called once the request is done.
-func (rs *routeState) admit(ex *exchange, r *http.Request) (release func(), ok bool) {
+// When it returns false it has answered the request.
+func (rs *routeState) admit(ex *exchange, r *http.Request) bool {
 	rt := rs.route
 	if rs.redirects(ex, r) { // canonical_host, rewrite, return (rewrite.go)
-		return nil, false
+		return false
 	}
 	if rt.TLSAuto() && rt.Redirect && !rs.h.secure(r, ex.trusted) {
 		redirectHTTPS(ex, r)
-		return nil, false
+		return false
 	}
 	if len(rt.Allow) > 0 && !allowed(rt.Allow, rs.h.clientIP(r, ex)) {
 		rs.writeError(ex, http.StatusForbidden)
-		return nil, false
+		return false
 	}
-	release, ok = rs.access(ex, r) // limits, auth, maintenance (access.go)
-	if !ok {
-		return nil, false
+	if !rs.access(ex, r) { // limits, auth, maintenance (access.go)
+		return false
 	}
 	if rt.MaxBody > 0 {
 		if r.ContentLength > rt.MaxBody {
 			rs.writeError(ex, http.StatusRequestEntityTooLarge)
-			release()
-			return nil, false
+			return false
 		}
 		r.Body = http.MaxBytesReader(ex.ResponseWriter, r.Body, rt.MaxBody) // not ex: it tells the server to close the connection
 	}
-	return release, true
+	return true
 }
 
 // secure reports whether the client reached us over TLS, directly or through

@@ -34,6 +34,7 @@ type routeState struct {
 	checks    []*checker     // active checks, one per ups entry; nil without (healthcheck.go)
 	headers   [][]string     // values of route.Headers, shared read-only by responses
 	challenge string         // WWW-Authenticate value
+	limit     *limiter       // nil without limit.rate and limit.conn (limit.go)
 	stats     *routeMetrics
 	edits     *edits  // redirects, rewrites and header edits (rewrite.go); nil: none
 	sticky    *sticky // sticky.go; nil when the route is not sticky
@@ -60,6 +61,7 @@ func (h *Handler) build(t *route.Table) *state {
 	}
 	h.syncHealth(st)
 	h.upstreams, h.routeStats = ups, stats
+	h.swapAccess()
 	h.metrics.routes.Set(float64(len(st.routes)))
 	return st
 }
@@ -95,6 +97,7 @@ func (h *Handler) prepare(r *route.Route, ups map[netip.AddrPort]*upstream, stat
 	for _, hd := range r.Headers {
 		rs.headers = append(rs.headers, []string{hd.Value})
 	}
+	h.prepareAccess(rs)
 	rs.stats = stats[rs.id]
 	if rs.stats == nil {
 		rs.stats = h.routeStats[rs.id]
