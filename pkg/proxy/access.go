@@ -33,12 +33,16 @@ func (rs *routeState) access(ex *exchange, r *http.Request) bool {
 	if rs.limit != nil && !rs.limitRequest(ex, r) {
 		return false
 	}
-	if rt.BasicAuthFile != "" || rt.ForwardAuth.URL != "" || rt.Maintenance || len(rt.ErrorPages) > 0 {
+	if rt.ForwardAuth.URL != "" || rt.Maintenance || len(rt.ErrorPages) > 0 {
 		// Not enforced by this build yet: closed rather than open.
 		rs.writeError(ex, http.StatusServiceUnavailable)
 		return false
 	}
-	if len(rt.BasicAuth) > 0 && !rs.h.auth.check(rt.BasicAuth, r) {
+	if rs.files.htpasswd != nil {
+		if !rs.checkBasicFile(ex, r) { // authfile.go: its users and those of auth.basic
+			return false
+		}
+	} else if len(rt.BasicAuth) > 0 && !rs.h.auth.check(rt.BasicAuth, r) {
 		ex.Header().Set("WWW-Authenticate", rs.challenge)
 		rs.writeError(ex, http.StatusUnauthorized)
 		return false
@@ -84,6 +88,14 @@ func (h *limitHeld) release() {
 // accessShared is the access state a Handler keeps across table swaps.
 type accessShared struct {
 	limiters, next map[limiterKey]*limiter // under Handler.mu
+
+	// Files by path, shared by the routes that name them, under Handler.mu.
+	htpasswd, nextHtpasswd map[string]*polledFile[[]route.BasicUser]
+}
+
+// routeFiles are the files a route reads (authfile.go, errorpage.go).
+type routeFiles struct {
+	htpasswd *polledFile[[]route.BasicUser] // nil without auth.basic_file
 }
 
 // limiterKey names a route's limiter: a route keeps its addresses' state
@@ -107,12 +119,23 @@ func (h *Handler) prepareAccess(rs *routeState) {
 		}
 		h.acc.next[k], rs.limit = l, l
 	}
+	if path := rs.route.BasicAuthFile; path != "" && rs.route.Blocked == "" {
+		f := h.acc.htpasswd[path]
+		if f == nil {
+			f = newPolledFile(path, "auth.basic_file", parseHtpasswd, h.log)
+		}
+		if h.acc.nextHtpasswd == nil {
+			h.acc.nextHtpasswd = map[string]*polledFile[[]route.BasicUser]{}
+		}
+		h.acc.nextHtpasswd[path], rs.files.htpasswd = f, f
+	}
 }
 
 // swapAccess drops the state of routes the new table no longer has. It
 // runs under h.mu, at the end of build.
 func (h *Handler) swapAccess() {
 	h.acc.limiters, h.acc.next = h.acc.next, nil
+	h.acc.htpasswd, h.acc.nextHtpasswd = h.acc.nextHtpasswd, nil
 }
 
 // clock is the handler's clock (Config.Now).

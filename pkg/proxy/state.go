@@ -35,6 +35,7 @@ type routeState struct {
 	headers   [][]string     // values of route.Headers, shared read-only by responses
 	challenge string         // WWW-Authenticate value
 	limit     *limiter       // nil without limit.rate and limit.conn (limit.go)
+	files     routeFiles     // files the access steps read (access.go)
 	stats     *routeMetrics
 	edits     *edits  // redirects, rewrites and header edits (rewrite.go); nil: none
 	sticky    *sticky // sticky.go; nil when the route is not sticky
