@@ -57,14 +57,14 @@ func (w *warmup) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 // serve runs srv until it fails or, with a drain time, until SIGTERM has
 // been answered by a graceful shutdown.
-func serve(srv *http.Server, drain time.Duration) error {
+func serve(srv *http.Server, ln net.Listener, drain time.Duration) error {
 	if drain <= 0 {
-		return srv.ListenAndServe()
+		return srv.Serve(ln)
 	}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err

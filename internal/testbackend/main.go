@@ -15,6 +15,8 @@
 //	/fetch       ?url=http://IP:port/path: GETs the URL and relays status and body; only
 //	             loopback and IPv4 addresses inside $FETCH_ALLOW (CIDRs) are allowed
 //	/healthz     200, or 503 while warming up (lifecycle.go: WARMUP, DRAIN, healthcheck)
+//
+// `testbackend fail 500|refuse|off` makes the running backend fail (fail.go).
 package main
 
 import (
@@ -40,8 +42,15 @@ func run() error {
 	if port == "" {
 		port = "80"
 	}
+	control := os.Getenv("CONTROL_PORT")
+	if control == "" {
+		control = defaultControlPort
+	}
 	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
 		return healthcheck(port)
+	}
+	if len(os.Args) == 3 && os.Args[1] == "fail" {
+		return failCommand(control, os.Args[2], os.Stdout)
 	}
 	warm, err := envDuration("WARMUP")
 	if err != nil {
@@ -51,12 +60,21 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	ln, err := listenSwitch(net.JoinHostPort("", port))
+	if err != nil {
+		return fmt.Errorf("listen on :%s: %w", port, err)
+	}
+	fail := &failSwitch{next: newWarmup(warm, newMux()), ln: ln}
+	go func() {
+		if err := serveControl(fail, control); err != nil {
+			fmt.Fprintln(os.Stderr, "testbackend: control listener:", err)
+		}
+	}()
 	srv := &http.Server{
-		Addr:              net.JoinHostPort("", port),
-		Handler:           newWarmup(warm, newMux()),
+		Handler:           fail,
 		ReadHeaderTimeout: 10 * time.Second,
 	}
-	if err := serve(srv, drain); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := serve(srv, ln, drain); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("listen on :%s: %w", port, err)
 	}
 	return nil
