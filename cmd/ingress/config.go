@@ -55,7 +55,7 @@ var settings = []setting{
 	{"INGRESS_ROUTES_FILE", "", "YAML file of static routes, watched for changes"},
 	{"INGRESS_LABEL_PREFIX", "ingress.", "prefix of the service labels read"},
 	{"INGRESS_ACME_EMAIL", "", "ACME account contact"},
-	{"INGRESS_ACME_CA", "https://acme-v02.api.letsencrypt.org/directory", "ACME directory URL"},
+	{"INGRESS_ACME_CA", certs.DefaultCA, "ACME directory URL"},
 	{"INGRESS_ACME_CA_ROOTS", "", "PEM file of roots to trust for the ACME server"},
 	{"INGRESS_DATA_DIR", "/data", "ACME account, certificates, state"},
 	{"INGRESS_CERTS_DIR", "", "user-supplied <name>.crt + <name>.key pairs"},
@@ -204,7 +204,7 @@ func (c *Config) checkListeners(values map[string]string, bad badFunc, envs ...s
 }
 
 // checkACME validates the settings of certificate issuance. It returns the
-// certificate settings' problems; the others go through bad.
+// data directory's problem; the others go through bad.
 func (c *Config) checkACME(bad badFunc) error {
 	if c.ACMEEmail != "" && !strings.Contains(c.ACMEEmail, "@") {
 		bad("INGRESS_ACME_EMAIL", "is not an e-mail address; set a contact like ops@example.com or unset it")
@@ -218,8 +218,40 @@ func (c *Config) checkACME(bad badFunc) error {
 	default:
 		bad("INGRESS_CACHE", "must be dir or swarm")
 	}
-	// The certificate settings are checked by the package that uses them.
-	return certs.Config{CA: c.ACMECA, CARoots: c.ACMECARoots, DataDir: c.DataDir, CertsDir: c.CertsDir}.Check()
+	// The certificate settings are checked by the package that uses them
+	// (reading only); whether the data directory is writable, here.
+	dataDirOK := true
+	for _, e := range leaves(certs.Config{CA: c.ACMECA, CARoots: c.ACMECARoots, DataDir: c.DataDir, CertsDir: c.CertsDir}.Check()) {
+		var se *certs.SettingError
+		if !errors.As(e, &se) {
+			return e // not reached: Check reports only SettingErrors
+		}
+		bad(certSettings[se.Field], "%v", se.Err)
+		dataDirOK = dataDirOK && se.Field != "DataDir"
+	}
+	if !dataDirOK {
+		return nil
+	}
+	return checkDataDir(c.DataDir)
+}
+
+// certSettings names the setting of each certs.Config field Check reports.
+var certSettings = map[string]string{
+	"CA":       "INGRESS_ACME_CA",
+	"CARoots":  "INGRESS_ACME_CA_ROOTS",
+	"DataDir":  "INGRESS_DATA_DIR",
+	"CertsDir": "INGRESS_CERTS_DIR",
+}
+
+// leaves returns the errors an errors.Join holds, or err alone.
+func leaves(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
 }
 
 // checkProxy validates the settings of the public listeners.
@@ -250,10 +282,11 @@ func (c *Config) checkSecret(values map[string]string) error {
 	return err
 }
 
-// checkDataDir makes sure the edge can keep its state in dir.
+// checkDataDir makes sure the ingress can write in dir (the ACME account
+// and certificates, an edge's last state): it creates dir and a file there.
 func checkDataDir(dir string) error {
 	if dir == "" {
-		return errors.New("INGRESS_DATA_DIR is empty: set it to a writable directory where the edge keeps its last state")
+		return errors.New("INGRESS_DATA_DIR is empty: set it to a writable directory (ACME account and certificates, an edge's last state)")
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("INGRESS_DATA_DIR %q: %w (mount a writable volume there)", dir, err)

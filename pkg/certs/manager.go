@@ -30,11 +30,9 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -53,7 +51,7 @@ import (
 type Config struct {
 	DataDir    string                // ACME account and certificates (dir cache) live under it
 	CertsDir   string                // optional user-supplied <name>.crt + <name>.key pairs
-	CA         string                // ACME directory URL; empty: Let's Encrypt production
+	CA         string                // ACME directory URL; empty: DefaultCA
 	CARoots    string                // optional PEM file of roots to trust for the CA
 	Email      string                // optional ACME contact
 	Cache      autocert.Cache        // nil: a directory cache in DataDir
@@ -90,6 +88,10 @@ const (
 	SourceFile = "file"
 )
 
+// DefaultCA is the ACME directory used when Config.CA is empty: Let's
+// Encrypt's production directory.
+const DefaultCA = autocert.DefaultACMEDirectory
+
 // orderTimeout bounds one attempt: account, order, challenges, finalisation.
 const orderTimeout = 5 * time.Minute
 
@@ -111,11 +113,12 @@ type Manager struct {
 	updated chan struct{}         // closed and replaced when a host's state changes (tests wait on it)
 }
 
-// New validates cfg (readable CA roots, usable directories) and returns a Manager.
+// New returns a Manager for cfg. It does not repeat Config.Check, which the
+// caller runs first (cmd/ingress does, with its other settings, before
+// anything starts); it fails only if what it builds cannot be built: the
+// roots read, the certificates directory loaded, <DataDir>/acme created.
 func New(cfg Config) (*Manager, error) {
-	if cfg.CA == "" {
-		cfg.CA = autocert.DefaultACMEDirectory
-	}
+	cfg.CA = cmp.Or(cfg.CA, DefaultCA)
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 4
 	}
@@ -166,79 +169,36 @@ func New(cfg Config) (*Manager, error) {
 	return m, nil
 }
 
-// Check reports every problem with the settings cfg comes from (the ACME
-// directory URL, the roots file, the data directory and the certificates
-// directory) at once, each naming its INGRESS_* variable and what to do. New
-// runs the same checks; cmd/ingress calls Check to report these together
-// with its other settings before anything starts.
-func (cfg Config) Check() error {
-	_, _, _, err := cfg.resources()
-	return err
-}
-
 // resources builds, from cfg, the ACME HTTP client, the cache (cfg.Cache or
-// a directory cache in DataDir) and the user certificates, reporting every
-// problem at once.
+// a directory cache in DataDir) and the user certificates.
 func (cfg Config) resources() (*http.Client, autocert.Cache, *fileSet, error) {
-	var errs []error
-	ca := cmp.Or(cfg.CA, autocert.DefaultACMEDirectory)
-	if u, err := url.Parse(ca); err != nil || u.Scheme != "https" || u.Host == "" {
-		errs = append(errs, fmt.Errorf("INGRESS_ACME_CA %q is not an https:// URL (set the ACME directory URL, e.g. %s, or leave it empty)", ca, autocert.DefaultACMEDirectory))
+	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), Timeout: time.Minute}
+	if cfg.CARoots != "" {
+		pool, err := loadRoots(cfg.CARoots)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("ACME CA roots: %w", err)
+		}
+		client.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	client, err := httpClient(cfg.CARoots)
-	errs = append(errs, err)
 	cache := cfg.Cache
 	if cache == nil {
-		cache, err = dirCache(cfg.DataDir)
-		errs = append(errs, err)
+		if cfg.DataDir == "" {
+			return nil, nil, nil, errors.New("no data directory for the ACME cache")
+		}
+		dir := filepath.Join(cfg.DataDir, "acme")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, nil, nil, fmt.Errorf("ACME cache: %w", err)
+		}
+		cache = autocert.DirCache(dir)
 	}
 	files := &fileSet{}
 	if cfg.CertsDir != "" {
-		files, err = loadFiles(cfg.CertsDir)
-		if err != nil {
-			err = fmt.Errorf("INGRESS_CERTS_DIR %q: %w (point it at a readable directory of <name>.crt and <name>.key files, or leave it empty)", cfg.CertsDir, err)
+		var err error
+		if files, err = loadFiles(cfg.CertsDir); err != nil {
+			return nil, nil, nil, fmt.Errorf("certificates directory: %w", err)
 		}
-		errs = append(errs, err)
 	}
-	return client, cache, files, errors.Join(errs...)
-}
-
-// httpClient trusts the roots in the PEM file rootsFile, or the system roots.
-func httpClient(rootsFile string) (*http.Client, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if rootsFile != "" {
-		data, err := os.ReadFile(rootsFile)
-		if err != nil {
-			return &http.Client{}, fmt.Errorf("INGRESS_ACME_CA_ROOTS: %w (point it at a readable PEM file of the ACME server's root certificates, or leave it empty to trust the system roots)", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(data) {
-			return &http.Client{}, fmt.Errorf("INGRESS_ACME_CA_ROOTS %q holds no PEM certificate (it must contain -----BEGIN CERTIFICATE----- blocks of the ACME server's roots)", rootsFile)
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	}
-	return &http.Client{Transport: tr, Timeout: time.Minute}, nil
-}
-
-// dirCache is autocert's directory cache in <dataDir>/acme, created 0700 and
-// checked writable.
-func dirCache(dataDir string) (autocert.Cache, error) {
-	if dataDir == "" {
-		return nil, errors.New("INGRESS_DATA_DIR is empty: set it to a writable directory for the ACME account and certificates")
-	}
-	dir := filepath.Join(dataDir, "acme")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("INGRESS_DATA_DIR %q: %w (it must be a writable directory: mount a writable volume there)", dataDir, err)
-	}
-	f, err := os.CreateTemp(dir, ".write-test-*")
-	if err != nil {
-		return nil, fmt.Errorf("INGRESS_DATA_DIR %q is not writable: %w (mount a writable volume there)", dataDir, err)
-	}
-	f.Close()
-	if err := os.Remove(f.Name()); err != nil {
-		return nil, fmt.Errorf("INGRESS_DATA_DIR %q: %w", dataDir, err)
-	}
-	return autocert.DirCache(dir), nil
+	return client, cache, files, nil
 }
 
 // SetTable gives the manager the live table: its tls=auto hosts are the host

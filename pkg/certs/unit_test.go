@@ -3,7 +3,9 @@ package certs
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -140,43 +142,70 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
-// TestNewErrors: every bad setting fails New with a message naming it.
-func TestNewErrors(t *testing.T) {
+// TestCheck: every bad setting is reported, all at once, each as a
+// *SettingError naming its field, and Check creates nothing.
+func TestCheck(t *testing.T) {
 	dir := t.TempDir()
 	emptyPEM := filepath.Join(dir, "empty.pem")
 	writeFile(t, emptyPEM, []byte("no certificates here"))
-	readOnly := filepath.Join(dir, "ro")
-	if err := os.MkdirAll(filepath.Join(readOnly, "acme"), 0o500); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(readOnly, 0o500); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.Chmod(readOnly, 0o700) })
 	notDir := filepath.Join(dir, "file")
 	writeFile(t, notDir, []byte("x"))
+	missing := filepath.Join(dir, "data")
 
 	tests := []struct {
 		name string
 		cfg  Config
 		want []string // substrings of the error; nil: no error
 	}{
-		{name: "valid", cfg: Config{DataDir: filepath.Join(dir, "data")}},
-		{name: "missing roots file", cfg: Config{DataDir: dir, CARoots: filepath.Join(dir, "nope.pem")}, want: []string{"INGRESS_ACME_CA_ROOTS", "readable PEM file"}},
-		{name: "roots file without PEM", cfg: Config{DataDir: dir, CARoots: emptyPEM}, want: []string{"INGRESS_ACME_CA_ROOTS", "holds no PEM certificate"}},
-		{name: "empty data dir", cfg: Config{}, want: []string{"INGRESS_DATA_DIR is empty"}},
-		{name: "CA not https", cfg: Config{DataDir: dir, CA: "http://127.0.0.1/dir"}, want: []string{"INGRESS_ACME_CA", "https://"}},
-		{name: "CA not a URL", cfg: Config{DataDir: dir, CA: "::"}, want: []string{"INGRESS_ACME_CA"}},
-		{name: "data dir is a file", cfg: Config{DataDir: notDir}, want: []string{"INGRESS_DATA_DIR", "writable directory"}},
-		{name: "missing certs dir", cfg: Config{DataDir: dir, CertsDir: filepath.Join(dir, "nope")}, want: []string{"INGRESS_CERTS_DIR"}},
-		{name: "everything wrong at once", cfg: Config{CA: "ftp://x", CARoots: emptyPEM, CertsDir: notDir}, want: []string{"INGRESS_ACME_CA ", "INGRESS_ACME_CA_ROOTS", "INGRESS_DATA_DIR", "INGRESS_CERTS_DIR"}},
+		{name: "valid", cfg: Config{DataDir: missing}},
+		{name: "missing roots file", cfg: Config{DataDir: dir, CARoots: filepath.Join(dir, "nope.pem")}, want: []string{"CARoots: ", "readable PEM file"}},
+		{name: "roots file without PEM", cfg: Config{DataDir: dir, CARoots: emptyPEM}, want: []string{"CARoots: ", "holds no PEM certificate"}},
+		{name: "empty data dir", cfg: Config{}, want: []string{"DataDir: is empty"}},
+		{name: "CA not https", cfg: Config{DataDir: dir, CA: "http://127.0.0.1/dir"}, want: []string{"CA: ", "https://"}},
+		{name: "CA not a URL", cfg: Config{DataDir: dir, CA: "::"}, want: []string{"CA: "}},
+		{name: "data dir is a file", cfg: Config{DataDir: notDir}, want: []string{"DataDir: ", "writable directory"}},
+		{name: "missing certs dir", cfg: Config{DataDir: dir, CertsDir: filepath.Join(dir, "nope")}, want: []string{"CertsDir: "}},
+		{name: "everything wrong at once", cfg: Config{CA: "ftp://x", CARoots: emptyPEM, CertsDir: notDir}, want: []string{"CA: ", "CARoots: ", "DataDir: ", "CertsDir: "}},
 	}
-	if os.Geteuid() != 0 { // root writes anywhere
-		tests = append(tests, struct {
-			name string
-			cfg  Config
-			want []string
-		}{name: "read-only data dir", cfg: Config{DataDir: readOnly}, want: []string{"INGRESS_DATA_DIR", "not writable"}})
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.cfg.Check()
+			if _, serr := os.Stat(missing); !errors.Is(serr, fs.ErrNotExist) {
+				t.Fatalf("Check created or touched %s (%v): it must only read", missing, serr)
+			}
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("Check: %v", err)
+				}
+				return
+			}
+			var se *SettingError
+			if !errors.As(err, &se) {
+				t.Fatalf("Check: %v, want a *SettingError", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestNewErrors: what New builds and cannot build fails it.
+func TestNewErrors(t *testing.T) {
+	dir := t.TempDir()
+	notDir := filepath.Join(dir, "file")
+	writeFile(t, notDir, []byte("x"))
+	tests := []struct {
+		name string
+		cfg  Config
+		want []string // substrings of the error; nil: no error
+	}{
+		{name: "valid", cfg: Config{DataDir: filepath.Join(dir, "data")}},
+		{name: "missing roots file", cfg: Config{DataDir: dir, CARoots: filepath.Join(dir, "nope.pem")}, want: []string{"ACME CA roots", "readable PEM file"}},
+		{name: "data dir is a file", cfg: Config{DataDir: notDir}, want: []string{"ACME cache", "not a directory"}},
+		{name: "missing certs dir", cfg: Config{DataDir: dir, CertsDir: filepath.Join(dir, "nope")}, want: []string{"certificates directory"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
