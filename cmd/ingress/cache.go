@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -25,7 +26,7 @@ func newCache(cfg Config, docker *client.Client, log zerolog.Logger) (autocert.C
 	log = log.With().Str("component", "swarmcache").Logger()
 	store, err := swarmcache.New(ctx, swarmcache.Config{Client: docker, KeyFile: cfg.CacheKeyFile, Logger: log})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("INGRESS_CACHE=swarm (key INGRESS_CACHE_KEY_FILE=%q): %w", cfg.CacheKeyFile, err)
 	}
 	return store, swarmcache.NewLocker(swarmcache.LockerConfig{Client: docker, Logger: log}), nil
 }

@@ -37,11 +37,12 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer docker.Close()
 	table, err := discovery.Check(ctx, discovery.Config{
-		Docker:      docker,
-		LabelPrefix: cfg.LabelPrefix,
-		Networks:    cfg.Networks,
-		RoutesFile:  cfg.RoutesFile,
-		Logger:      newLogger(cfg, stderr),
+		Docker:         docker,
+		LabelPrefix:    cfg.LabelPrefix,
+		Networks:       cfg.Networks,
+		NetworkSetting: "INGRESS_NETWORK",
+		RoutesFile:     cfg.RoutesFile,
+		Logger:         newLogger(cfg, stderr),
 	})
 	if err != nil {
 		return err

@@ -148,12 +148,13 @@ func newApp(cfg Config, r role, log zerolog.Logger) (*app, error) {
 		})
 	}
 	a.watcher, err = discovery.NewWatcher(discovery.Config{
-		Docker:      docker,
-		LabelPrefix: cfg.LabelPrefix,
-		Networks:    cfg.Networks,
-		RoutesFile:  cfg.RoutesFile,
-		Logger:      log.With().Str("component", "discovery").Logger(),
-		Publish:     a.publish,
+		Docker:         docker,
+		LabelPrefix:    cfg.LabelPrefix,
+		Networks:       cfg.Networks,
+		NetworkSetting: "INGRESS_NETWORK",
+		RoutesFile:     cfg.RoutesFile,
+		Logger:         log.With().Str("component", "discovery").Logger(),
+		Publish:        a.publish,
 	})
 	if err != nil {
 		return nil, err

@@ -163,7 +163,7 @@ func (b *builder) network(svc *Service, s *Spec) (Network, string) {
 		}
 	}
 	if len(b.nets) == 0 {
-		return Network{}, b.fail(svc.Name, b.prefix+"network", "service %s cannot be reached: the ingress is on no network (set INGRESS_NETWORK or attach the ingress to an overlay network)", svc.Name)
+		return Network{}, b.fail(svc.Name, b.prefix+"network", "service %s cannot be reached: the ingress is on no network (name its networks in its settings or attach it to an overlay network)", svc.Name)
 	}
 	return Network{}, b.fail(svc.Name, b.prefix+"network", "service %s shares no network with the ingress: attach it to one of %s, e.g. `docker service update --network-add %s %s`",
 		svc.Name, b.netNames(), b.nets[0].Name, svc.Name)

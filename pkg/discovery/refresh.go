@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -96,8 +97,9 @@ func (l *loop) refresh(ctx context.Context, lvl level) error {
 		nets, netErrs, services := l.nets, l.netErrs, l.services
 		if lvl >= levelFull {
 			var err error
-			nets, err = resolveNetworks(ctx, l.api, l.cfg.Networks, l.w.selfID)
-			if netErrs, err = networkErrors(err); err != nil {
+			setting := cmp.Or(l.cfg.NetworkSetting, defaultNetworkSetting)
+			nets, err = resolveNetworks(ctx, l.api, l.cfg.Networks, setting, l.w.selfID)
+			if netErrs, err = networkErrors(err, setting); err != nil {
 				return err
 			}
 		}

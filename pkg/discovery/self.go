@@ -20,8 +20,9 @@ import (
 // The networks the ingress reaches services on: the names in
 // Config.Networks, or else the overlay networks of its own container.
 
-// networkLabel names the setting in the errors this file reports.
-const networkLabel = "INGRESS_NETWORK"
+// defaultNetworkSetting names Config.Networks in errors when
+// Config.NetworkSetting is empty.
+const defaultNetworkSetting = "networks"
 
 // ingressService is the Service of errors about the ingress itself.
 const ingressService = "ingress"
@@ -32,25 +33,26 @@ var errNetworkSetup = errors.New("network setup")
 
 // resolveNetworks returns the networks the ingress reaches services on.
 // names empty means the overlay networks of the container selfID returns.
-// Setup problems come back wrapping errNetworkSetup, with what to do.
-func resolveNetworks(ctx context.Context, api DockerAPI, names []string, selfID func() (string, error)) ([]Network, error) {
+// Setup problems come back wrapping errNetworkSetup, with what to do;
+// setting is the name operators give names by (Config.NetworkSetting).
+func resolveNetworks(ctx context.Context, api DockerAPI, names []string, setting string, selfID func() (string, error)) ([]Network, error) {
 	all, err := api.NetworkList(ctx, network.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list networks: %w", err)
 	}
 	if len(names) > 0 {
-		return namedNetworks(all, names)
+		return namedNetworks(all, names, setting)
 	}
 	id, err := selfID()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s is not set and the ingress's own container was not found (%v): set %s to the overlay networks the services are on",
-			errNetworkSetup, networkLabel, err, networkLabel)
+			errNetworkSetup, setting, err, setting)
 	}
-	return containerNetworks(ctx, api, id, all)
+	return containerNetworks(ctx, api, id, all, setting)
 }
 
 // namedNetworks finds each name among all; each must be a Swarm overlay.
-func namedNetworks(all []network.Summary, names []string) ([]Network, error) {
+func namedNetworks(all []network.Summary, names []string, setting string) ([]Network, error) {
 	var out []Network
 	var errs []error
 	for _, name := range names {
@@ -61,11 +63,11 @@ func namedNetworks(all []network.Summary, names []string) ([]Network, error) {
 		}
 		if j := slices.IndexFunc(all, func(n network.Summary) bool { return n.Name == name }); j >= 0 {
 			errs = append(errs, fmt.Errorf("%w: network %q (%s) is a %s %s network, not an overlay: list overlay networks in %s (docker network create --driver overlay %s)",
-				errNetworkSetup, name, networkLabel, all[j].Scope, all[j].Driver, networkLabel, name))
+				errNetworkSetup, name, setting, all[j].Scope, all[j].Driver, setting, name))
 			continue
 		}
 		errs = append(errs, fmt.Errorf("%w: network %q (%s) does not exist: create it with `docker network create --driver overlay %s` and attach the services and the ingress to it",
-			errNetworkSetup, name, networkLabel, name))
+			errNetworkSetup, name, setting, name))
 	}
 	return sortNetworks(out), errors.Join(errs...)
 }
@@ -73,11 +75,11 @@ func namedNetworks(all []network.Summary, names []string) ([]Network, error) {
 // containerNetworks returns the overlay networks container id is attached to,
 // leaving out Swarm's routing-mesh `ingress` network. all is NetworkList's
 // answer, to learn each network's driver.
-func containerNetworks(ctx context.Context, api DockerAPI, id string, all []network.Summary) ([]Network, error) {
+func containerNetworks(ctx context.Context, api DockerAPI, id string, all []network.Summary, setting string) ([]Network, error) {
 	c, err := api.ContainerInspect(ctx, id)
 	if client.IsErrNotFound(err) {
 		return nil, fmt.Errorf("%w: the ingress's own container %s is not known to this Docker engine: set %s, or point DOCKER_HOST at this node's engine",
-			errNetworkSetup, id, networkLabel)
+			errNetworkSetup, id, setting)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("inspect own container %s: %w", id, err)
@@ -96,7 +98,7 @@ func containerNetworks(ctx context.Context, api DockerAPI, id string, all []netw
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%w: the ingress's container %s is on no overlay network: attach one (docker service update --network-add NET <ingress service>) or set %s",
-			errNetworkSetup, shortID(id), networkLabel)
+			errNetworkSetup, shortID(id), setting)
 	}
 	return sortNetworks(out), nil
 }
@@ -110,9 +112,9 @@ func sortNetworks(ns []Network) []Network {
 	return ns
 }
 
-// networkErrors turns setup errors into table errors; other errors are
-// returned (Docker is unreachable: keep the last table).
-func networkErrors(err error) ([]route.Error, error) {
+// networkErrors turns setup errors into table errors of the setting;
+// other errors are returned (Docker is unreachable: keep the last table).
+func networkErrors(err error, setting string) ([]route.Error, error) {
 	if err == nil {
 		return nil, nil
 	}
@@ -127,7 +129,7 @@ func networkErrors(err error) ([]route.Error, error) {
 	}
 	for _, e := range errs {
 		msg := strings.TrimPrefix(e.Error(), errNetworkSetup.Error()+": ")
-		out = append(out, route.Error{Service: ingressService, Label: networkLabel, Error: msg})
+		out = append(out, route.Error{Service: ingressService, Label: setting, Error: msg})
 	}
 	return out, nil
 }

@@ -16,7 +16,7 @@ import (
 )
 
 // TestOwnNetworks runs the self-detection logic on a real task container
-// (standing in for the ingress's own) and the INGRESS_NETWORK lookup on real
+// (standing in for the ingress's own) and the lookup of named networks on real
 // networks.
 func TestOwnNetworks(t *testing.T) {
 	rig := swarmtest.New(t)
@@ -41,7 +41,7 @@ func TestOwnNetworks(t *testing.T) {
 	}{
 		{name: "own container", self: containerID, want: ownNet},
 		{name: "own container by short ID", self: containerID[:12], want: ownNet},
-		{name: "no own container", wantErr: "set INGRESS_NETWORK"},
+		{name: "no own container", wantErr: "set NETWORK_SETTING"},
 		{name: "unknown container", self: strings.Repeat("0", 64), wantErr: "not known to this Docker engine"},
 		{name: "named", names: []string{own.Name}, want: ownNet},
 		{name: "missing name", names: []string{own.Name, rig.Name("missing")}, want: ownNet, wantErr: "does not exist"},
@@ -56,7 +56,7 @@ func TestOwnNetworks(t *testing.T) {
 				}
 				return tc.self, nil
 			}
-			got, err := resolveNetworks(ctx, rig.Client, tc.names, self)
+			got, err := resolveNetworks(ctx, rig.Client, tc.names, "NETWORK_SETTING", self)
 			if tc.wantErr == "" && err != nil {
 				t.Fatalf("err = %v", err)
 			}
@@ -96,14 +96,14 @@ func TestCheck(t *testing.T) {
 	}
 
 	missing := rig.Name("missing")
-	tbl, err = Check(ctx, Config{Docker: rig.Client, Networks: []string{missing}})
+	tbl, err = Check(ctx, Config{Docker: rig.Client, Networks: []string{missing}, NetworkSetting: "NETWORK_SETTING"})
 	if err != nil {
 		t.Fatalf("Check with a missing network: %v", err)
 	}
 	if !slices.ContainsFunc(tbl.Errors, func(e route.Error) bool {
-		return e.Label == networkLabel && strings.Contains(e.Error, missing)
+		return e.Label == "NETWORK_SETTING" && strings.Contains(e.Error, missing)
 	}) {
-		t.Errorf("no INGRESS_NETWORK error naming %s:%s", missing, describeTable(tbl))
+		t.Errorf("no NETWORK_SETTING error naming %s:%s", missing, describeTable(tbl))
 	}
 
 	down, err := client.NewClientWithOpts(client.WithHost("unix://"+filepath.Join(t.TempDir(), "none.sock")), client.WithVersion("1.41"))

@@ -74,16 +74,16 @@ func TestNamedNetworks(t *testing.T) {
 		wantErrs []string // substrings, one per error
 	}{
 		{name: "sorted by name", names: []string{"front", "back"}, want: []Network{{"o2", "back"}, {"o1", "front"}}},
-		{name: "missing", names: []string{"front", "nope"}, want: []Network{{"o1", "front"}}, wantErrs: []string{`"nope" (INGRESS_NETWORK) does not exist`}},
+		{name: "missing", names: []string{"front", "nope"}, want: []Network{{"o1", "front"}}, wantErrs: []string{`"nope" (NETWORK_SETTING) does not exist`}},
 		{name: "bridge and routing mesh", names: []string{"bridge", "ingress"}, wantErrs: []string{`"bridge"`, `"ingress"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := namedNetworks(all, tc.names)
+			got, err := namedNetworks(all, tc.names, "NETWORK_SETTING")
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("networks = %v, want %v", got, tc.want)
 			}
-			rerrs, rest := networkErrors(err)
+			rerrs, rest := networkErrors(err, "NETWORK_SETTING")
 			if rest != nil {
 				t.Fatalf("setup error not recognised: %v", rest)
 			}
@@ -92,7 +92,7 @@ func TestNamedNetworks(t *testing.T) {
 			}
 			for i, want := range tc.wantErrs {
 				e := rerrs[i]
-				if e.Service != ingressService || e.Label != networkLabel || !strings.Contains(e.Error, want) ||
+				if e.Service != ingressService || e.Label != "NETWORK_SETTING" || !strings.Contains(e.Error, want) ||
 					strings.HasPrefix(e.Error, errNetworkSetup.Error()) {
 					t.Errorf("error %d = %+v, want one containing %q", i, e, want)
 				}
@@ -103,11 +103,11 @@ func TestNamedNetworks(t *testing.T) {
 
 func TestNetworkErrorsPassesAPIErrors(t *testing.T) {
 	apiErr := fmt.Errorf("list networks: %w", errors.New("connection refused"))
-	rerrs, err := networkErrors(apiErr)
+	rerrs, err := networkErrors(apiErr, "NETWORK_SETTING")
 	if err != apiErr || rerrs != nil {
 		t.Fatalf("networkErrors(api error) = %v, %v; want the error back", rerrs, err)
 	}
-	if rerrs, err := networkErrors(nil); rerrs != nil || err != nil {
+	if rerrs, err := networkErrors(nil, "NETWORK_SETTING"); rerrs != nil || err != nil {
 		t.Fatalf("networkErrors(nil) = %v, %v", rerrs, err)
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// The static routes file (INGRESS_ROUTES_FILE), for services outside Swarm:
+// The static routes file (Config.RoutesFile), for services outside Swarm:
 //
 //	services:
 //	  - name: legacy

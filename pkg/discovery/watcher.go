@@ -13,14 +13,17 @@ import (
 
 // Config configures a Watcher. Zero values get the documented defaults.
 type Config struct {
-	Docker      DockerAPI          // required
-	LabelPrefix string             // default "ingress."
-	Networks    []string           // network names to reach services on; empty: the overlay networks of the ingress's own container
-	RoutesFile  string             // optional static routes file, reloaded on change
-	Debounce    time.Duration      // events are merged for this long; default 20ms
-	Resync      time.Duration      // full resync period (safety net); default 30s
-	Logger      zerolog.Logger     // default: disabled
-	Publish     func(*route.Table) // called with every new table, only when its content changed
+	Docker      DockerAPI // required
+	LabelPrefix string    // default "ingress."
+	Networks    []string  // network names to reach services on; empty: the overlay networks of the ingress's own container
+	// NetworkSetting is how operators set Networks, named in the errors
+	// about them (cmd/ingress: its environment variable); default "networks".
+	NetworkSetting string
+	RoutesFile     string             // optional static routes file, reloaded on change
+	Debounce       time.Duration      // events are merged for this long; default 20ms
+	Resync         time.Duration      // full resync period (safety net); default 30s
+	Logger         zerolog.Logger     // default: disabled
+	Publish        func(*route.Table) // called with every new table, only when its content changed
 }
 
 // Defaults of Config and the watcher's fixed periods.

@@ -67,7 +67,7 @@ func Listen(network, addr string) (net.Listener, error) {
 // Cancelling ctx skips the rest of the grace. The result is nil when every
 // server drained in time.
 //
-// cmd/ingress calls it on SIGTERM with INGRESS_SHUTDOWN_GRACE, passing a
+// cmd/ingress calls it on SIGTERM with its shutdown grace setting, passing a
 // context that is not already cancelled.
 func (h *Handler) Shutdown(ctx context.Context, grace time.Duration, servers ...*http.Server) error {
 	graceCtx, cancelGrace := context.WithTimeout(ctx, grace)

@@ -1,7 +1,6 @@
 // Package swarmcache keeps autocert's cache and a cross-instance issuance lock
 // in Swarm configs, so that every instance of a global ingress service shares
-// one ACME state through the Raft store every Swarm already has
-// (INGRESS_CACHE=swarm).
+// one ACME state through the Raft store every Swarm already has.
 //
 //   - Store (an autocert.Cache): one config per entry version, named
 //     ingress-cache-<sha256(key)[:24]>-<random> and labelled with the full
@@ -11,7 +10,7 @@
 //     whole value. Challenge tokens go through it too, so any instance answers
 //     a challenge another one started.
 //   - Every value is sealed with AES-256-GCM under the 32-byte key read from
-//     INGRESS_CACHE_KEY_FILE (a Swarm secret); no config holds a certificate
+//     the key file (a Swarm secret); no config holds a certificate
 //     or private key in the clear. New checks the key against the namespace's
 //     key-check config, so an instance with another key fails at start.
 //   - Locker (a certs.Locker): a config whose creation is the lock, with an
@@ -20,7 +19,7 @@
 //
 // Operators: `openssl rand 32 | docker secret create ingress-cache-key -`,
 // then give the service that secret (mounted at
-// /run/secrets/ingress-cache-key, the INGRESS_CACHE_KEY_FILE default).
+// /run/secrets/ingress-cache-key, the default key file).
 package swarmcache
 
 import (

@@ -18,21 +18,21 @@ const KeySize = 32
 const keyHelp = "create one with `openssl rand 32 | docker secret create ingress-cache-key -` " +
 	"and mount it into the service (default path /run/secrets/ingress-cache-key)"
 
-// LoadKey reads the cache key from path (INGRESS_CACHE_KEY_FILE). The file
+// LoadKey reads the cache key from the file path. The file
 // holds exactly 32 raw bytes (what `openssl rand 32` writes), or those 32
 // bytes encoded as 64 hex characters or as standard base64 (`openssl rand
 // -hex 32`, `openssl rand -base64 32`), optionally followed by a newline.
 func LoadKey(path string) ([]byte, error) {
 	if path == "" {
-		return nil, fmt.Errorf("INGRESS_CACHE_KEY_FILE is empty: INGRESS_CACHE=swarm needs a 32-byte key file; %s", keyHelp)
+		return nil, fmt.Errorf("the key file name is empty: the swarm cache needs a 32-byte key file; %s", keyHelp)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("INGRESS_CACHE_KEY_FILE %s: cannot read the cache key (%w); %s", path, err, keyHelp)
+		return nil, fmt.Errorf("key file %s: cannot read the cache key (%w); %s", path, err, keyHelp)
 	}
 	key, err := ParseKey(data)
 	if err != nil {
-		return nil, fmt.Errorf("INGRESS_CACHE_KEY_FILE %s: %w; %s", path, err, keyHelp)
+		return nil, fmt.Errorf("key file %s: %w; %s", path, err, keyHelp)
 	}
 	return key, nil
 }

@@ -63,7 +63,7 @@ func FuzzParseKey(f *testing.F) {
 	})
 }
 
-func TestLoadKeyErrorsNameTheSetting(t *testing.T) {
+func TestLoadKeyErrorsNameTheFile(t *testing.T) {
 	tests := []struct {
 		name string
 		path string
@@ -79,7 +79,7 @@ func TestLoadKeyErrorsNameTheSetting(t *testing.T) {
 			if err == nil {
 				t.Fatal("LoadKey succeeded")
 			}
-			for _, want := range []string{"INGRESS_CACHE_KEY_FILE", tt.want, "openssl rand 32"} {
+			for _, want := range []string{"key file", tt.want, "openssl rand 32"} {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q does not contain %q", err, want)
 				}

@@ -54,7 +54,7 @@ func (s *Store) verifyCheck(list []swarm.Config, keyFile string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("INGRESS_CACHE_KEY_FILE %s: this key is not the key the swarm cache (namespace %q) was created with: "+
+	return fmt.Errorf("key file %s: this key is not the key the swarm cache (namespace %q) was created with: "+
 		"config %s does not decrypt with it; give every ingress instance the same secret, "+
 		"or, to start over with a new key, remove the old cache: "+
 		"docker config rm $(docker config ls -q --filter label=%s=%s)",

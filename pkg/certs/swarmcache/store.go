@@ -27,7 +27,7 @@ const (
 // Config configures a Store.
 type Config struct {
 	Client    API               // required: the Docker client of a Swarm manager
-	KeyFile   string            // required: INGRESS_CACHE_KEY_FILE, 32-byte key
+	KeyFile   string            // required: file of the 32-byte key (see LoadKey)
 	Namespace string            // separates unrelated caches in one Swarm; empty: DefaultNamespace
 	Labels    map[string]string // optional extra labels on every config created
 	Logger    zerolog.Logger    // default disabled
@@ -50,8 +50,8 @@ var _ autocert.Cache = (*Store)(nil)
 
 // New loads the key and checks it against the namespace's key-check config
 // (creating it on first use), so that an instance started with a different
-// key than the others fails here, at start, with an error naming
-// INGRESS_CACHE_KEY_FILE.
+// key than the others fails here, at start, with an error naming the key
+// file.
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("swarm cache: no Docker client")

@@ -178,7 +178,7 @@ func TestNewRefusesAnotherKey(t *testing.T) {
 	if err == nil {
 		t.Fatal("New with a different key succeeded")
 	}
-	for _, want := range []string{"INGRESS_CACHE_KEY_FILE", other, "same secret"} {
+	for _, want := range []string{"key file", other, "same secret"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
@@ -197,8 +197,8 @@ func TestNewRefusesBadKeyFile(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := New(context.Background(), e.config(t, tt.keyFile))
-			if err == nil || !strings.Contains(err.Error(), "INGRESS_CACHE_KEY_FILE") {
-				t.Fatalf("New: %v, want an error naming INGRESS_CACHE_KEY_FILE", err)
+			if err == nil || !strings.Contains(err.Error(), "key file "+tt.keyFile) {
+				t.Fatalf("New: %v, want an error naming the key file", err)
 			}
 		})
 	}
