@@ -104,5 +104,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !rs.admit(ex, r) { // policy.go
 		return
 	}
+	if cw := rs.compressor(ex, r); cw != nil { // compress.go
+		defer cw.finish()
+	}
 	rs.forward(ex, r) // outbound.go
 }

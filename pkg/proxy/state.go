@@ -37,9 +37,10 @@ type routeState struct {
 	limit     *limiter       // nil without limit.rate and limit.conn (limit.go)
 	files     routeFiles     // files the access steps read (access.go)
 	stats     *routeMetrics
-	edits     *edits  // redirects, rewrites and header edits (rewrite.go); nil: none
-	sticky    *sticky // sticky.go; nil when the route is not sticky
-	ramp      *ramp   // slowstart.go; nil when no upstream ramps
+	edits     *edits          // redirects, rewrites and header edits (rewrite.go); nil: none
+	compress  *compressConfig // compress.go; nil: off
+	sticky    *sticky         // sticky.go; nil when the route is not sticky
+	ramp      *ramp           // slowstart.go; nil when no upstream ramps
 }
 
 // build prepares a state for t. It runs under h.mu and reuses transports,
@@ -78,7 +79,7 @@ func (h *Handler) prepare(r *route.Route, ups map[netip.AddrPort]*upstream, stat
 	}
 	rs.base = h.transport(r.Scheme, rs.bounds)
 	rs.h1, _ = rs.base.(*h1.Transport)
-	rs.edits = prepareEdits(r)
+	rs.edits, rs.compress = prepareEdits(r), prepareCompress(r)
 	if r.Scheme == route.SchemeHTTPS {
 		rs.scheme = "https"
 	}
