@@ -3,6 +3,7 @@ package discovery
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/textproto"
 	"net/url"
 	"path"
@@ -123,7 +124,8 @@ func parseHTTPURL(v string) (string, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" || u.User != nil {
 		return "", fmt.Errorf("%q is not an http or https URL (e.g. http://auth:4180/oauth2/auth), without user or fragment", v)
 	}
-	if u.Hostname() == "localhost" || strings.HasSuffix(u.Hostname(), ".localhost") {
+	if a, err := netip.ParseAddr(u.Hostname()); err == nil && (a.IsLoopback() || a.IsUnspecified()) ||
+		u.Hostname() == "localhost" || strings.HasSuffix(u.Hostname(), ".localhost") {
 		return "", fmt.Errorf("%q names localhost, which on the ingress is the ingress itself: name the service instead", v)
 	}
 	for i := range len(v) {

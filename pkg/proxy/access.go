@@ -33,7 +33,7 @@ func (rs *routeState) access(ex *exchange, r *http.Request) bool {
 	if rs.limit != nil && !rs.limitRequest(ex, r) {
 		return false
 	}
-	if rt.ForwardAuth.URL != "" || rt.Maintenance || len(rt.ErrorPages) > 0 {
+	if rt.Maintenance || len(rt.ErrorPages) > 0 {
 		// Not enforced by this build yet: closed rather than open.
 		rs.writeError(ex, http.StatusServiceUnavailable)
 		return false
@@ -45,6 +45,9 @@ func (rs *routeState) access(ex *exchange, r *http.Request) bool {
 	} else if len(rt.BasicAuth) > 0 && !rs.h.auth.check(rt.BasicAuth, r) {
 		ex.Header().Set("WWW-Authenticate", rs.challenge)
 		rs.writeError(ex, http.StatusUnauthorized)
+		return false
+	}
+	if rt.ForwardAuth.URL != "" && !rs.checkForwardAuth(ex, r) { // forwardauth.go
 		return false
 	}
 	return true
@@ -91,6 +94,16 @@ type accessShared struct {
 
 	// Files by path, shared by the routes that name them, under Handler.mu.
 	htpasswd, nextHtpasswd map[string]*polledFile[[]route.BasicUser]
+
+	authClient *http.Client  // forward auth sub-requests; made before the first table
+	authWait   time.Duration // tests only: forwardAuthTimeout when 0
+}
+
+func (a *accessShared) authTimeout() time.Duration {
+	if a.authWait > 0 {
+		return a.authWait
+	}
+	return forwardAuthTimeout
 }
 
 // routeFiles are the files a route reads (authfile.go, errorpage.go).

@@ -13,7 +13,7 @@ func TestAccessKeysFailClosed(t *testing.T) {
 	reached := 0
 	up := backend(t, func(w http.ResponseWriter, r *http.Request) { reached++ })
 	for name, set := range map[string]func(r *route.Route){
-		"forward": func(r *route.Route) { r.ForwardAuth.URL = "http://auth/" },
+		"maintenance": func(r *route.Route) { r.Maintenance = true },
 	} {
 		t.Run(name, func(t *testing.T) {
 			rt := testRoute("a.test", addrOf(t, up))

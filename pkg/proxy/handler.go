@@ -68,6 +68,7 @@ func New(cfg Config) *Handler {
 		stickyKey:  stickyKeyOf(cfg),
 	}
 	h.streams.open = map[*streamBody]struct{}{}
+	h.acc.authClient = newForwardAuthClient()
 	h.health.init(h)
 	h.SetTable(nil)
 	return h
