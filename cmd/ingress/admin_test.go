@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/swarm-ingress/swarm-ingress/pkg/certs"
+	"github.com/swarm-ingress/swarm-ingress/pkg/discovery"
 	"github.com/swarm-ingress/swarm-ingress/pkg/proxy"
 	"github.com/swarm-ingress/swarm-ingress/pkg/route"
 )
@@ -33,9 +34,9 @@ func testApp(t *testing.T) *app {
 
 func sampleTable() *route.Table {
 	return route.New(route.Snapshot{
-		Generation:  7,
-		UpdatedAt:   time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC),
-		LabelPrefix: "ingress.",
+		Generation: 7,
+		UpdatedAt:  time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC),
+		HostLabel:  discovery.HostLabel("ingress."),
 		Routes: []*route.Route{{
 			Service: "web", Name: "default", Hosts: []string{"web.example.com"}, Path: "/",
 			Mode: route.ModeVIP, Network: "edge", TLS: route.TLSAuto, Port: 8080,

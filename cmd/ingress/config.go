@@ -16,6 +16,7 @@ import (
 
 	"github.com/swarm-ingress/swarm-ingress/pkg/certs"
 	"github.com/swarm-ingress/swarm-ingress/pkg/control"
+	"github.com/swarm-ingress/swarm-ingress/pkg/discovery"
 )
 
 // Config holds every setting of SPEC.md, validated.
@@ -53,7 +54,7 @@ var settings = []setting{
 	{"INGRESS_ADMIN_ADDR", "127.0.0.1:8080", "admin listener: /healthz /readyz /metrics /api/routes /api/certs /"},
 	{"INGRESS_NETWORK", "", "comma-separated networks to reach services on (default: the overlay networks of the ingress's own container)"},
 	{"INGRESS_ROUTES_FILE", "", "YAML file of static routes, watched for changes"},
-	{"INGRESS_LABEL_PREFIX", "ingress.", "prefix of the service labels read"},
+	{"INGRESS_LABEL_PREFIX", discovery.DefaultLabelPrefix, "prefix of the service labels read"},
 	{"INGRESS_ACME_EMAIL", "", "ACME account contact"},
 	{"INGRESS_ACME_CA", certs.DefaultCA, "ACME directory URL"},
 	{"INGRESS_ACME_CA_ROOTS", "", "PEM file of roots to trust for the ACME server"},
@@ -150,8 +151,8 @@ func parseConfig(values map[string]string, r role) (Config, error) {
 				bad("INGRESS_ROUTES_FILE", "is a directory; name the YAML file itself")
 			}
 		}
-		if c.LabelPrefix == "" || !strings.HasSuffix(c.LabelPrefix, ".") || strings.ContainsAny(c.LabelPrefix, " \t=") {
-			bad("INGRESS_LABEL_PREFIX", "must be a label prefix ending in a dot, e.g. \"ingress.\"")
+		if err := discovery.CheckLabelPrefix(c.LabelPrefix); err != nil {
+			bad("INGRESS_LABEL_PREFIX", "%v", err)
 		}
 	}
 	switch lvl := strings.ToLower(values["INGRESS_LOG_LEVEL"]); lvl {

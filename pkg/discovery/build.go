@@ -10,16 +10,13 @@ import (
 	"github.com/swarm-ingress/swarm-ingress/pkg/route"
 )
 
-// defaultLabelPrefix is used by Build when Input.LabelPrefix is empty.
-const defaultLabelPrefix = "ingress."
-
 // Build turns services and static services into routes, and reports every
 // problem found. It is pure, and its result does not depend on the order of
 // the services, their tasks or networks, or the ingress's networks. Conflicts
 // between routes are left to route.New, which the caller runs on the result:
 //
 //	routes, errs := Build(in)
-//	table := route.New(route.Snapshot{Routes: routes, Errors: errs, LabelPrefix: in.LabelPrefix, ...})
+//	table := route.New(route.Snapshot{Routes: routes, Errors: errs, HostLabel: HostLabel(in.LabelPrefix), ...})
 //
 // A route's network is its `network` label (a network of the ingress, by
 // name, that the service is attached to), else the network the service
@@ -34,7 +31,7 @@ const defaultLabelPrefix = "ingress."
 // Static routes have no creation time (Created is zero): against a Swarm
 // service's route of equal priority, a static route wins a conflict.
 func Build(in Input) ([]*route.Route, []route.Error) {
-	prefix := cmp.Or(in.LabelPrefix, defaultLabelPrefix)
+	prefix := cmp.Or(in.LabelPrefix, DefaultLabelPrefix)
 	b := builder{prefix: prefix, nets: slices.Clone(in.Networks)}
 	slices.SortFunc(b.nets, func(a, c Network) int {
 		return cmp.Or(strings.Compare(a.Name, c.Name), strings.Compare(a.ID, c.ID))

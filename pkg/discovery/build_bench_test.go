@@ -75,7 +75,7 @@ func BenchmarkBuild5000(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		routes, errs := Build(in)
-		t := route.New(route.Snapshot{Routes: routes, Errors: errs, LabelPrefix: in.LabelPrefix})
+		t := route.New(route.Snapshot{Routes: routes, Errors: errs, HostLabel: HostLabel(in.LabelPrefix)})
 		if len(t.Routes) == 0 {
 			b.Fatal("empty table")
 		}

@@ -46,7 +46,7 @@ func TestBuildSplit(t *testing.T) {
 		!strings.Contains(errs[0].Error, "set upstream to tasks") {
 		t.Fatalf("errors = %+v", errs)
 	}
-	tbl := route.New(route.Snapshot{Routes: routes, Errors: errs, LabelPrefix: "ingress."})
+	tbl := route.New(route.Snapshot{Routes: routes, Errors: errs, HostLabel: HostLabel("ingress.")})
 	if _, s := tbl.Lookup("shop.example.com", "/"); s == nil || len(s.Routes) != 2 || s.Weights[0] != 90 || s.Weights[1] != 10 {
 		t.Fatalf("shop.example.com split = %+v", s)
 	}

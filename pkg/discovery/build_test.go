@@ -340,7 +340,7 @@ func TestBuildDefaultPrefix(t *testing.T) {
 			VIPs: map[string]netip.Addr{netFront.ID: addr("10.0.1.5")}}},
 	})
 	if len(routes) != 1 || len(errs) != 0 {
-		t.Fatalf("empty LabelPrefix should mean %q: routes %d, errors %+v", defaultLabelPrefix, len(routes), errs)
+		t.Fatalf("empty LabelPrefix should mean %q: routes %d, errors %+v", DefaultLabelPrefix, len(routes), errs)
 	}
 }
 
@@ -359,7 +359,7 @@ func TestBuildOrderIndependent(t *testing.T) {
 	if len(wantRoutes) < 300 || len(wantErrs) == 0 {
 		t.Fatalf("input too poor to test order: %d routes, %d errors", len(wantRoutes), len(wantErrs))
 	}
-	want := route.New(route.Snapshot{Routes: wantRoutes, Errors: wantErrs, LabelPrefix: in.LabelPrefix}).View()
+	want := route.New(route.Snapshot{Routes: wantRoutes, Errors: wantErrs, HostLabel: HostLabel(in.LabelPrefix)}).View()
 	r := rand.New(rand.NewPCG(1, 2))
 	for round := range 10 {
 		sh := shuffled(r, in)
@@ -367,7 +367,7 @@ func TestBuildOrderIndependent(t *testing.T) {
 		if !reflect.DeepEqual(gotRoutes, wantRoutes) || !slices.Equal(gotErrs, wantErrs) {
 			t.Fatalf("round %d: Build differs after shuffling the input", round)
 		}
-		got := route.New(route.Snapshot{Routes: gotRoutes, Errors: gotErrs, LabelPrefix: in.LabelPrefix}).View()
+		got := route.New(route.Snapshot{Routes: gotRoutes, Errors: gotErrs, HostLabel: HostLabel(in.LabelPrefix)}).View()
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("round %d: table differs after shuffling the input", round)
 		}
@@ -449,7 +449,7 @@ func TestBuildConflicts(t *testing.T) {
 			if len(errs) != 0 {
 				t.Fatalf("Build errors: %+v", errs)
 			}
-			tbl := route.New(route.Snapshot{Routes: routes, Errors: errs, LabelPrefix: in.LabelPrefix})
+			tbl := route.New(route.Snapshot{Routes: routes, Errors: errs, HostLabel: HostLabel(in.LabelPrefix)})
 			if r := tbl.Match(tc.host, tc.path); r == nil || r.ID() != tc.winner {
 				t.Fatalf("Match(%s, %s) = %v, want %s", tc.host, tc.path, r, tc.winner)
 			}

@@ -132,12 +132,12 @@ func (l *loop) build(start time.Time, lvl level) {
 	errs = append(errs, l.netErrs...)
 	errs = append(errs, l.static.errors()...)
 	t := route.New(route.Snapshot{
-		Generation:  l.gen + 1,
-		UpdatedAt:   start, // when the read began: the version controllers send (pkg/control)
-		Routes:      routes,
-		Errors:      errs,
-		LabelPrefix: l.cfg.LabelPrefix,
-		Partial:     !l.have, // the routes file only: Docker was never read
+		Generation: l.gen + 1,
+		UpdatedAt:  start, // when the read began: the version controllers send (pkg/control)
+		Routes:     routes,
+		Errors:     errs,
+		HostLabel:  HostLabel(l.cfg.LabelPrefix),
+		Partial:    !l.have, // the routes file only: Docker was never read
 	})
 	if l.last != nil && t.SameContent(l.last) {
 		l.log.Debug().Stringer(fieldRead, lvl).Dur(fieldDuration, time.Since(start)).Msg("route table unchanged")

@@ -48,7 +48,7 @@ func BenchmarkRebuild5000(b *testing.B) {
 	nets := []Network{{ID: "front", Name: "front"}}
 	rebuild := func() *route.Table {
 		routes, errs := Build(Input{LabelPrefix: DefaultLabelPrefix, Networks: nets, Services: convertServices(svcs, tasks, nil)})
-		return route.New(route.Snapshot{Routes: routes, Errors: errs, LabelPrefix: DefaultLabelPrefix})
+		return route.New(route.Snapshot{Routes: routes, Errors: errs, HostLabel: HostLabel(DefaultLabelPrefix)})
 	}
 	last := rebuild()
 	if len(last.Routes) != 5000 || len(last.Errors) != 0 {

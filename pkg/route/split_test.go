@@ -28,7 +28,7 @@ func TestSplit(t *testing.T) {
 	routes := []*Route{blue, green, plain, low, x, y, guard, locked}
 	for range 10 {
 		rand.Shuffle(len(routes), func(i, j int) { routes[i], routes[j] = routes[j], routes[i] })
-		tbl := New(Snapshot{Routes: routes, LabelPrefix: "ingress."})
+		tbl := New(Snapshot{Routes: routes, HostLabel: testHostLabel})
 
 		r, s := tbl.Lookup("a.com", "/x")
 		if r != blue || s == nil {

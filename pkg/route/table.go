@@ -35,12 +35,14 @@ type slot struct {
 
 // Snapshot is what a table is built from.
 type Snapshot struct {
-	Generation  uint64
-	UpdatedAt   time.Time
-	Routes      []*Route
-	Errors      []Error
-	LabelPrefix string // e.g. "ingress.", used to name the label in conflict errors
-	Partial     bool   // see Table.Partial
+	Generation uint64
+	UpdatedAt  time.Time
+	Routes     []*Route
+	Errors     []Error
+	// HostLabel names the label that set a route's hosts, for conflict
+	// errors; label syntax is pkg/discovery's. nil: the errors name none.
+	HostLabel func(*Route) string
+	Partial   bool // see Table.Partial
 }
 
 // New indexes the routes and settles conflicts: of two routes with the same
@@ -88,7 +90,7 @@ func New(s Snapshot) *Table {
 		for _, loser := range losers {
 			t.Errors = append(t.Errors, Error{
 				Service: loser.Service,
-				Label:   s.LabelPrefix + hostLabel(loser),
+				Label:   hostLabel(s, loser),
 				Error:   conflict(k.host, loser.Path, winner, loser),
 			})
 		}
@@ -138,11 +140,11 @@ func conflict(host, path string, winner, loser *Route) string {
 		host, path, winner.ID(), winner.Priority, loser.Priority)
 }
 
-func hostLabel(r *Route) string {
-	if r.Name == "default" {
-		return "host"
+func hostLabel(s Snapshot, r *Route) string {
+	if s.HostLabel == nil {
+		return ""
 	}
-	return "routes." + r.Name + ".host"
+	return s.HostLabel(r)
 }
 
 // Match returns the route for a request's Host header and escaped,

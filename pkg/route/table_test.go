@@ -67,7 +67,7 @@ func TestConflictsDeterministic(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		shuffled := append([]*Route(nil), routes...)
 		rand.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
-		tbl := New(Snapshot{Routes: shuffled, LabelPrefix: "ingress."})
+		tbl := New(Snapshot{Routes: shuffled, HostLabel: testHostLabel})
 		if got := tbl.Match("a.com", "/").Service; got != "old" {
 			t.Fatalf("a.com: got %s, want old (older service wins)", got)
 		}
@@ -92,7 +92,7 @@ func TestConflictsFailClosed(t *testing.T) {
 	blocked.Blocked = "ingress.routes.admin.auth.basic: not a bcrypt hash"
 	upper := rt("upper", "default", []string{"b.com"}, "/API", 0, 2)
 	lower := rt("lower", "default", []string{"b.com"}, "/api", 0, 1)
-	tbl := New(Snapshot{Routes: []*Route{open, blocked, upper, lower}, LabelPrefix: "ingress."})
+	tbl := New(Snapshot{Routes: []*Route{open, blocked, upper, lower}, HostLabel: testHostLabel})
 	if got := tbl.Match("a.com", "/admin/x"); got != blocked {
 		t.Fatalf("a.com /admin/x matched %v, want the blocked route", got)
 	}
@@ -174,3 +174,6 @@ func TestNormalizeHost(t *testing.T) {
 		t.Errorf("NormalizeHost allocates %v times for a plain lower-case host", n)
 	}
 }
+
+// testHostLabel stands in for pkg/discovery's label names.
+func testHostLabel(r *Route) string { return "ingress.host" }
