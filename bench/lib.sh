@@ -114,7 +114,7 @@ us_per() {
 }
 
 # field KEY LINE: value of key=value in a RESULT line.
-field() { grep -o "\b$1=[^ ]*" <<<"$2" | head -1 | cut -d= -f2; }
+field() { { grep -o "\b$1=[^ ]*" <<<"$2" || true; } | head -1 | cut -d= -f2; }
 
 # ---- tools -------------------------------------------------------------------
 # install_tools: wrk, nginx, h2load, curl, ss, taskset, openssl from apt when

@@ -162,7 +162,7 @@ sse_line() {
 		-n "$3" -ramp "$4" -settle 2s -d "$SSE_WINDOW" -pids "${PIDS_OF[$peer]}"
 	res=$(grep '^RESULT' <<<"$STEP_OUT" || true)
 	note "$peer:"
-	grep -v '^RESULT' <<<"$STEP_OUT" | tail -8 | indent
+	{ grep -v '^RESULT' <<<"$STEP_OUT" || true; } | tail -8 | indent
 	if [[ -z $res ]]; then
 		note "$peer: no result"
 		put "$line:$peer:err" fail
@@ -251,8 +251,9 @@ if has_line gzip; then
 			if grep -q 'unknown key \\"compress\\"' "$WORK/ingress.log"; then
 				note "gzip: this ingress build does not know the compress label (issue 13): its gzip column is skipped"
 			else
-				note "gzip: the ingress's compress=gzip route answered without Content-Encoding: gzip; skipped:"
-				grep -i 'compress' "$WORK/ingress.log" | tail -2 | indent
+				note "gzip: the ingress's compress=gzip route answered $(http_status "http://127.0.0.1:$(port_of ingress)/gzip/text" \
+					-H 'Host: localhost' -H 'Accept-Encoding: gzip') without Content-Encoding: gzip; its gzip column is skipped"
+				{ grep -i 'compress' "$WORK/ingress.log" || true; } | tail -2 | cut -c1-300 | indent
 			fi
 		else
 			note "gzip: $peer does not answer /gzip/text with gzip; skipped"
@@ -305,7 +306,7 @@ if has_line eject && [[ -n ${MAIN[ingress]:-} ]]; then
 		$(http_status "http://127.0.0.1:$p/noeject/small" -H 'Host: localhost') != 200 ]]; then
 		EJECT_NOTE="skipped: this ingress build refuses the eject.after/health.path labels (issue 12 not landed)"
 		note "$EJECT_NOTE"
-		grep -E 'unknown key \\"(eject|health)' "$WORK/ingress.log" | tail -2 | cut -c1-200 | indent
+		{ grep -E 'unknown key \\"(eject|health)' "$WORK/ingress.log" || true; } | tail -2 | cut -c1-300 | indent
 	else
 		for round in $(seq "$EJECT_ROUNDS"); do
 			note "round $round/$EJECT_ROUNDS"
@@ -412,7 +413,7 @@ T_END=$(date +%s)
 		"h2 $(errors_of h2), gzip $(errors_of gzip), sse $(errors_of sse)/$(errors_of sse_big), idle $(errors_of idle))"
 	if has_line gzip; then
 		echo "gzip: nginx gzip_comp_level 1 (its default); Caddy and Traefik at their default levels; ingress compress=gzip" \
-			"$([[ " ${GZIP_PEERS[*]} " == *" ingress "* ]] || echo "- ingress skipped: compress label unknown to this build")"
+			"$([[ " ${GZIP_PEERS[*]} " == *" ingress "* ]] || echo "- ingress skipped: this build does not compress (see the log)")"
 	fi
 	if has_line eject; then
 		echo
