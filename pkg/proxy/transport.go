@@ -38,10 +38,21 @@ var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interv
 
 var dialer = &net.Dialer{KeepAliveConfig: keepAlive} // the timeout comes with the context
 
-// dialTCP4 dials every upstream connection, of both transports: upstreams
-// are IPv4 literals and are only ever dialled over IPv4.
+// dialTCP4 dials over IPv4: upstreams are IPv4 literals and are only ever
+// dialled over IPv4.
 func dialTCP4(ctx context.Context, addr string) (net.Conn, error) {
 	return dialer.DialContext(ctx, "tcp4", addr)
+}
+
+// upstreamDial dials every upstream connection of the transports whose
+// connect timeout is connect: dialTCP4 with TCP_USER_TIMEOUT set to it
+// (usertimeout_linux.go).
+func upstreamDial(connect time.Duration) func(ctx context.Context, addr string) (net.Conn, error) {
+	d := *dialer
+	d.Control = userTimeout(connect)
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		return d.DialContext(ctx, "tcp4", addr)
+	}
 }
 
 // transportKey identifies one shared transport. The response header and
@@ -63,7 +74,7 @@ func (h *Handler) transport(scheme string, b route.Bounds) http.RoundTripper {
 	var t http.RoundTripper
 	if scheme == route.SchemeHTTP || scheme == "" {
 		t = h1.New(h1.Config{
-			Dial:            dialTCP4,
+			Dial:            upstreamDial(b.Connect),
 			HeaderTimeout:   b.Header,
 			ConnectTimeout:  b.Connect,
 			MaxResponseHead: maxResponseHead,
@@ -96,12 +107,13 @@ func newTransport(scheme string, timeout, connect time.Duration) *http.Transport
 	} else {
 		protocols.SetHTTP1(true)
 	}
+	dial := upstreamDial(connect)
 	return &http.Transport{
 		Proxy: nil, // never an environment proxy
 		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
 			ctx, cancel := context.WithTimeout(ctx, connect)
 			defer cancel()
-			return dialTCP4(ctx, addr)
+			return dial(ctx, addr)
 		},
 		Protocols:             &protocols,
 		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
