@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
@@ -121,5 +122,48 @@ func TestRewriteLabelsRejectLineBreaks(t *testing.T) {
 		if len(specs) != 0 || len(errs) != 1 || errs[0].Label != "ingress."+kv[0] {
 			t.Errorf("%s=%q: specs %+v errors %+v, want no route and one error", kv[0], kv[1], specs, errs)
 		}
+	}
+}
+
+// TestRewriteKeysInRoutesFile: the routes file takes the same keys (its
+// labels go through ParseLabels), from the YAML to the built route.
+func TestRewriteKeysInRoutesFile(t *testing.T) {
+	const file = `services:
+  - name: legacy
+    upstreams: ["192.0.2.10:8080"]
+    labels:
+      ingress.host: example.com,www.example.com
+      ingress.canonical_host: example.com
+      ingress.rewrite: ^/old/(.*)$ /new/$1 permanent
+      ingress.request_headers.X-Real-IP: $remote_addr
+      ingress.response_headers_remove: Server
+      ingress.compress: gzip
+  - name: bad
+    upstreams: ["192.0.2.11:8080"]
+    labels:
+      ingress.host: bad.example.com
+      ingress.rewrite: ^/(a $1
+`
+	entries, err := ParseRoutesFile(strings.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var static []StaticService
+	for _, e := range entries {
+		ups := make([]netip.AddrPort, 0, len(e.Upstreams))
+		for _, u := range e.Upstreams {
+			ups = append(ups, netip.MustParseAddrPort(u))
+		}
+		static = append(static, StaticService{Name: e.Name, Upstreams: ups, Labels: e.Labels})
+	}
+	routes, errs := Build(Input{LabelPrefix: "ingress.", Static: static})
+	if len(routes) != 1 || len(errs) != 1 || errs[0].Service != "bad" || errs[0].Label != "ingress.rewrite" {
+		t.Fatalf("routes %d, errors %+v: want legacy only, and the error of bad's rewrite", len(routes), errs)
+	}
+	r := routes[0]
+	if r.CanonicalHost != "example.com" || len(r.Rewrites) != 1 || r.Rewrites[0].Code != 301 ||
+		len(r.RequestHeaders) != 1 || r.RequestHeaders[0].Name != "X-Real-Ip" || !slices.Equal(r.ResponseHeadersRemove, []string{"Server"}) ||
+		!slices.Equal(r.Compress.Encodings, []string{"gzip"}) || r.Compress.MinSize != route.DefaultCompressMinSize {
+		t.Fatalf("route %+v", r)
 	}
 }
