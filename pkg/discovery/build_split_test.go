@@ -54,3 +54,24 @@ func TestBuildSplit(t *testing.T) {
 		t.Fatalf("a split must not be reported as a conflict: %+v", tbl.Errors)
 	}
 }
+
+// TestBuildSplitStatic: the routes file takes the same keys; sticky and
+// slow_start are accepted there (its upstreams are balanced in-process).
+func TestBuildSplitStatic(t *testing.T) {
+	routes, errs := Build(Input{LabelPrefix: "ingress.", Static: []StaticService{
+		{Name: "old", Upstreams: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.10:80"), netip.MustParseAddrPort("192.0.2.11:80")},
+			Labels: labelMap("ingress.host=legacy.example.com", "ingress.weight=75", "ingress.sticky=LEGACY", "ingress.slow_start=1m")},
+		{Name: "new", Upstreams: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.20:80")},
+			Labels: labelMap("ingress.host=legacy.example.com", "ingress.weight=25")},
+	}})
+	if len(errs) != 0 || len(routes) != 2 {
+		t.Fatalf("routes %d, errors %+v", len(routes), errs)
+	}
+	if r := routes[1]; r.Service != "old" || r.Sticky != "LEGACY" || r.SlowStart != time.Minute {
+		t.Fatalf("old: %+v", r)
+	}
+	tbl := route.New(route.Snapshot{Routes: routes, LabelPrefix: "ingress."})
+	if _, s := tbl.Lookup("legacy.example.com", "/"); s == nil || len(s.Routes) != 2 || len(tbl.Errors) != 0 {
+		t.Fatalf("split %+v, errors %+v", s, tbl.Errors)
+	}
+}
