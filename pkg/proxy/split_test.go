@@ -219,6 +219,20 @@ func TestStickySplit(t *testing.T) {
 	if !seen["blue"] || !seen["green"] {
 		t.Fatalf("new clients should reach both members: %v", seen)
 	}
+
+	// Weight 0 cuts blue over: its sticky clients move to green too.
+	blueCookie := &http.Cookie{Name: "ingress_sticky", Value: f.h.state.Load().routes[blue].sticky.values[0]}
+	if body, _ := hit(t, f, "shop.test", blueCookie); body != "blue-1" {
+		t.Fatalf("blue's cookie reached %s", body)
+	}
+	blue0 := member("blue", 0, true, b1, b2)
+	blue0.Sticky = "ingress_sticky"
+	f.h.SetTable(table(blue0, green))
+	for range 20 {
+		if body, again := hit(t, f, "shop.test", blueCookie); !strings.HasPrefix(body, "green") || len(again) != 1 {
+			t.Fatalf("with blue at weight 0, its client reached %s (Set-Cookie %+v); want green and a new cookie", body, again)
+		}
+	}
 }
 
 // TestSlowStart: with an injected clock, an upstream added after the first

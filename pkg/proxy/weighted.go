@@ -38,11 +38,13 @@ func (st *state) prepareSplits() {
 // pickMember returns the member of the split that serves r: the one a
 // valid sticky cookie names (its upstream noted in ex), else the next by
 // smooth weighted round robin among the members with a weight and an
-// upstream. It returns nil when no member can take the request.
+// upstream. A member of weight 0 gets nothing, its sticky clients included
+// (they move at once: weight 0 is how a split is cut over). It returns nil
+// when no member can take the request.
 func (st *state) pickMember(s *route.Split, r *http.Request, ex *exchange) *routeState {
 	ss := st.splits[s]
-	for _, m := range ss.members {
-		if m.sticky != nil {
+	for i, m := range ss.members {
+		if m.sticky != nil && ss.weights[i] > 0 {
 			if i := m.sticky.find(r.Header, m); i >= 0 {
 				ex.sticky = stickyHit{rs: m, idx: i}
 				return m
