@@ -70,7 +70,7 @@ func TestBuildSplitStatic(t *testing.T) {
 	if r := routes[1]; r.Service != "old" || r.Sticky != "LEGACY" || r.SlowStart != time.Minute {
 		t.Fatalf("old: %+v", r)
 	}
-	tbl := route.New(route.Snapshot{Routes: routes, LabelPrefix: "ingress."})
+	tbl := route.New(route.Snapshot{Routes: routes, HostLabel: HostLabel("ingress.")})
 	if _, s := tbl.Lookup("legacy.example.com", "/"); s == nil || len(s.Routes) != 2 || len(tbl.Errors) != 0 {
 		t.Fatalf("split %+v, errors %+v", s, tbl.Errors)
 	}
