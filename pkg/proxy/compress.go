@@ -29,7 +29,10 @@ import (
 //   - with a Content-Length below compress.min_size the response is sent as
 //     it is; without one, up to min_size bytes are held back: a body that
 //     ends first is sent as it is (with its length), a longer one or one
-//     that is flushed first is compressed. Nothing more is ever buffered;
+//     that is flushed first is compressed. Nothing more is ever buffered.
+//     (The proxy flushes after every piece of a body of unknown length, so
+//     that streams flow: through it, such a body is compressed from its
+//     first piece, as Nginx does);
 //   - a flush (a stream of another type) flushes the encoder, so that every
 //     piece reaches the client at once.
 //

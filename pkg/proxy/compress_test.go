@@ -542,3 +542,67 @@ func BenchmarkCompress(b *testing.B) {
 		})
 	}
 }
+
+// TestCompressHolding drives a compressWriter directly for a response of
+// unknown length: writes below min_size are held (and sent as they are,
+// with their length, when the body ends), reaching min_size compresses
+// what was held and what follows, and a flush of held bytes compresses
+// them at once (a stream must flow). The proxy itself flushes after every
+// piece of a body of unknown length, so through the proxy such a body is
+// compressed from its first piece (TestCompressJSON, chunked).
+func TestCompressHolding(t *testing.T) {
+	cfg := prepareCompress(&route.Route{Compress: route.Compression{Encodings: []string{route.EncodingGzip}, Types: []string{"text/plain"}, MinSize: 1000}})
+	run := func(writes []int, flushAfter int) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		ex := &exchange{ResponseWriter: rec}
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		cw := (&routeState{compress: cfg}).compressor(ex, req)
+		func() {
+			defer cw.finish()
+			ex.Header().Set("Content-Type", "text/plain")
+			ex.WriteHeader(200)
+			for i, n := range writes {
+				_, _ = ex.Write(bytes.Repeat([]byte{'a' + byte(i)}, n))
+				if i == flushAfter {
+					ex.Flush()
+				}
+			}
+		}()
+		return rec
+	}
+	want := func(writes []int) []byte {
+		var b []byte
+		for i, n := range writes {
+			b = append(b, bytes.Repeat([]byte{'a' + byte(i)}, n)...)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name       string
+		writes     []int
+		flushAfter int
+		compressed bool
+	}{
+		{name: "ends below min_size", writes: []int{300, 300, 399}, flushAfter: -1},
+		{name: "reaches min_size", writes: []int{300, 300, 400, 5000}, flushAfter: -1, compressed: true},
+		{name: "flushed below min_size", writes: []int{300, 300}, flushAfter: 0, compressed: true},
+		{name: "flush before any byte keeps holding", writes: []int{0, 10}, flushAfter: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := run(tc.writes, tc.flushAfter)
+			body := rec.Body.Bytes()
+			if ce := rec.Header().Get("Content-Encoding"); (ce == "gzip") != tc.compressed {
+				t.Fatalf("Content-Encoding %q, want compressed: %t", ce, tc.compressed)
+			}
+			if tc.compressed {
+				body = decode(t, "gzip", body)
+			} else if cl := rec.Header().Get("Content-Length"); cl != strconv.Itoa(len(want(tc.writes))) {
+				t.Errorf("Content-Length %q, want %d", cl, len(want(tc.writes)))
+			}
+			if !bytes.Equal(body, want(tc.writes)) {
+				t.Fatalf("body of %d bytes, want %d", len(body), len(want(tc.writes)))
+			}
+		})
+	}
+}
