@@ -19,7 +19,7 @@ import (
 	"github.com/swarm-ingress/swarm-ingress/pkg/discovery"
 )
 
-// Config holds every setting of SPEC.md, validated.
+// Config holds every setting (README.md, "Settings"), validated.
 type Config struct {
 	HTTPAddr       string
 	HTTPSAddr      string

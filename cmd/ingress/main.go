@@ -1,5 +1,6 @@
 // Command ingress is a Docker Swarm ingress controller: it routes HTTP and
-// HTTPS traffic to Swarm services according to their labels (see SPEC.md).
+// HTTPS traffic to Swarm services according to their labels (see README.md
+// and docs/labels.md).
 package main
 
 import (

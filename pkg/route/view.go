@@ -2,7 +2,7 @@ package route
 
 import "time"
 
-// View is the JSON shape of GET /api/routes (see SPEC.md).
+// View is the JSON shape of GET /api/routes (README.md, "Admin endpoints").
 type View struct {
 	Generation uint64      `json:"generation"`
 	UpdatedAt  time.Time   `json:"updated_at"`
