@@ -38,6 +38,7 @@ type Config struct {
 	Controllers    control.Locator // edge: where the controllers are
 	ControlSecret  *control.Secret // controller and edge
 	TrustedProxies []netip.Prefix
+	NotFoundPage   string // file answered with 404 for hosts and paths no route serves
 	ShutdownGrace  time.Duration
 	LogLevel       zerolog.Level
 	LogFormat      string // "json" or "console"
@@ -66,6 +67,7 @@ var settings = []setting{
 	{"INGRESS_CONTROLLER", "", "edge: the controller service's name (resolved as tasks.<name> on Swarm's DNS), or a comma-separated list of host:port"},
 	{"INGRESS_CONTROL_SECRET_FILE", "/run/secrets/ingress-control", "controller and edge: file of the shared secret that authenticates and encrypts the control channel"},
 	{"INGRESS_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is believed"},
+	{"INGRESS_NOT_FOUND_PAGE", "", "file (e.g. a Swarm config) answered with 404 for requests no route serves; default a plain-text 404"},
 	{"INGRESS_SHUTDOWN_GRACE", "30s", "drain time on SIGTERM"},
 	{"INGRESS_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"INGRESS_LOG_FORMAT", "json", "json or console"},
@@ -264,6 +266,14 @@ func (c *Config) checkProxy(values map[string]string, bad badFunc) {
 			continue
 		}
 		c.TrustedProxies = append(c.TrustedProxies, p)
+	}
+	if page := values["INGRESS_NOT_FOUND_PAGE"]; page != "" {
+		if fi, err := os.Stat(page); err != nil {
+			bad("INGRESS_NOT_FOUND_PAGE", "%v; mount the page (e.g. as a Swarm config) or unset the variable", err)
+		} else if !fi.Mode().IsRegular() || fi.Size() > 1<<20 {
+			bad("INGRESS_NOT_FOUND_PAGE", "must name a file of at most 1 MiB")
+		}
+		c.NotFoundPage = page
 	}
 	c.checkShutdown(values, bad)
 }

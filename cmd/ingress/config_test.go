@@ -90,6 +90,10 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 				"INGRESS_ACME_EMAIL", "INGRESS_CERTS_DIR", "nothing was started"}},
 		{name: "swarm cache without key", kv: []string{"INGRESS_CACHE", "swarm", "INGRESS_CACHE_KEY_FILE", "/no/key"},
 			want: []string{"INGRESS_CACHE_KEY_FILE", "docker secret create"}},
+		{name: "missing not-found page", kv: []string{"INGRESS_NOT_FOUND_PAGE", "/no/such/404.html"},
+			want: []string{"INGRESS_NOT_FOUND_PAGE", "no such file", "mount the page"}},
+		{name: "not-found page is a directory", kv: []string{"INGRESS_NOT_FOUND_PAGE", "/"},
+			want: []string{"INGRESS_NOT_FOUND_PAGE", "a file of at most 1 MiB"}},
 		{name: "unwritable data dir", kv: []string{"INGRESS_DATA_DIR", "/proc/no-such-dir"},
 			want: []string{"INGRESS_DATA_DIR", "writable volume"}},
 	}

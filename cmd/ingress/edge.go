@@ -35,6 +35,7 @@ func edgeWith(ctx context.Context, args []string, getenv func(string) string, st
 		Logger:         log.With().Str("component", "proxy").Logger(),
 		Registerer:     registry,
 		TrustedProxies: cfg.TrustedProxies,
+		NotFoundPage:   cfg.NotFoundPage,
 		StickyKey:      cfg.ControlSecret.StickyKey(), // every edge honours every edge's sticky cookies
 	})
 	edge, err := control.NewEdge(control.EdgeConfig{

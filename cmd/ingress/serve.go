@@ -145,6 +145,7 @@ func newApp(cfg Config, r role, log zerolog.Logger) (*app, error) {
 			Logger:         log.With().Str("component", "proxy").Logger(),
 			Registerer:     a.registry,
 			TrustedProxies: cfg.TrustedProxies,
+			NotFoundPage:   cfg.NotFoundPage,
 		})
 	}
 	a.watcher, err = discovery.NewWatcher(discovery.Config{

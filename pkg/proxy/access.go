@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -33,11 +34,6 @@ func (rs *routeState) access(ex *exchange, r *http.Request) bool {
 	if rs.limit != nil && !rs.limitRequest(ex, r) {
 		return false
 	}
-	if rt.Maintenance || len(rt.ErrorPages) > 0 {
-		// Not enforced by this build yet: closed rather than open.
-		rs.writeError(ex, http.StatusServiceUnavailable)
-		return false
-	}
 	if rs.files.htpasswd != nil {
 		if !rs.checkBasicFile(ex, r) { // authfile.go: its users and those of auth.basic
 			return false
@@ -48,6 +44,10 @@ func (rs *routeState) access(ex *exchange, r *http.Request) bool {
 		return false
 	}
 	if rt.ForwardAuth.URL != "" && !rs.checkForwardAuth(ex, r) { // forwardauth.go
+		return false
+	}
+	if rt.Maintenance {
+		rs.maintenance(ex) // errorpage.go
 		return false
 	}
 	return true
@@ -94,6 +94,7 @@ type accessShared struct {
 
 	// Files by path, shared by the routes that name them, under Handler.mu.
 	htpasswd, nextHtpasswd map[string]*polledFile[[]route.BasicUser]
+	pages, nextPages       map[string]pageSource // by file path or URL
 
 	authClient *http.Client  // forward auth sub-requests; made before the first table
 	authWait   time.Duration // tests only: forwardAuthTimeout when 0
@@ -109,6 +110,7 @@ func (a *accessShared) authTimeout() time.Duration {
 // routeFiles are the files a route reads (authfile.go, errorpage.go).
 type routeFiles struct {
 	htpasswd *polledFile[[]route.BasicUser] // nil without auth.basic_file
+	pages    map[int]pageSource             // error_page.<code>; nil without
 }
 
 // limiterKey names a route's limiter: a route keeps its addresses' state
@@ -142,6 +144,26 @@ func (h *Handler) prepareAccess(rs *routeState) {
 		}
 		h.acc.nextHtpasswd[path], rs.files.htpasswd = f, f
 	}
+	for _, p := range rs.route.ErrorPages {
+		if rs.route.Blocked != "" {
+			break
+		}
+		src := h.acc.pages[p.Source]
+		if src == nil {
+			if filepath.IsAbs(p.Source) {
+				src = newFilePage(p.Source, h.log)
+			} else {
+				src = &urlPage{url: p.Source, client: h.acc.authClient, log: h.log}
+			}
+		}
+		if h.acc.nextPages == nil {
+			h.acc.nextPages = map[string]pageSource{}
+		}
+		if rs.files.pages == nil {
+			rs.files.pages = map[int]pageSource{}
+		}
+		h.acc.nextPages[p.Source], rs.files.pages[p.Code] = src, src
+	}
 }
 
 // swapAccess drops the state of routes the new table no longer has. It
@@ -149,6 +171,7 @@ func (h *Handler) prepareAccess(rs *routeState) {
 func (h *Handler) swapAccess() {
 	h.acc.limiters, h.acc.next = h.acc.next, nil
 	h.acc.htpasswd, h.acc.nextHtpasswd = h.acc.nextHtpasswd, nil
+	h.acc.pages, h.acc.nextPages = h.acc.nextPages, nil
 }
 
 // clock is the handler's clock (Config.Now).

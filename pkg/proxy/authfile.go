@@ -76,7 +76,7 @@ func (f *polledFile[T]) get(now time.Time) (T, error) {
 	}
 	if perr != nil {
 		if f.err == nil || f.err.Error() != perr.Error() {
-			f.log.Error().Str(fieldKind, f.kind).Str(fieldFile, f.path).Err(perr).Msg("file unusable: the routes using it answer 503 until it is fixed")
+			f.log.Error().Str(fieldKind, f.kind).Str(fieldFile, f.path).Err(perr).Msg("file unusable until it is fixed: auth.basic_file answers 503, an error page falls back to plain text")
 		}
 		f.info, f.val, f.err = nil, zero, perr
 		return zero, perr

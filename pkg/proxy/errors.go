@@ -53,6 +53,9 @@ func writeError(w http.ResponseWriter, code int) {
 // writeError answers for a route: its configured response headers apply.
 func (rs *routeState) writeError(w http.ResponseWriter, code int) {
 	rs.setHeaders(w.Header())
+	if rs.files.pages != nil && rs.errorPage(w, code) { // errorpage.go
+		return
+	}
 	writeError(w, code)
 }
 

@@ -23,6 +23,9 @@ type Config struct {
 	// Handler. Edges get one derived from the control secret.
 	StickyKey []byte
 	Now       func() time.Time // the clock of slow start (slowstart.go), limits and file polling (access.go); nil: time.Now
+	// NotFoundPage is a file answered (with 404) for requests no route
+	// serves; "" or unreadable: the plain-text body (errorpage.go).
+	NotFoundPage string
 }
 
 // Handler serves the current route table. A request that arrives without TLS
@@ -40,8 +43,9 @@ type Handler struct {
 	state     atomic.Pointer[state]
 	streams   streams
 	auth      authCache
-	stickyKey []byte       // sticky.go
-	acc       accessShared // limiters kept across swaps (access.go)
+	stickyKey []byte            // sticky.go
+	acc       accessShared      // limiters, files kept across swaps (access.go)
+	notFound  *polledFile[page] // Config.NotFoundPage (errorpage.go); nil: plain text
 
 	mu         sync.Mutex                         // serialises SetTable
 	transports map[transportKey]http.RoundTripper // kept across swaps: connection pools survive
@@ -69,6 +73,9 @@ func New(cfg Config) *Handler {
 	}
 	h.streams.open = map[*streamBody]struct{}{}
 	h.acc.authClient = newForwardAuthClient()
+	if cfg.NotFoundPage != "" {
+		h.notFound = newFilePage(cfg.NotFoundPage, cfg.Logger)
+	}
 	h.health.init(h)
 	h.SetTable(nil)
 	return h

@@ -38,7 +38,7 @@ func (h *Handler) match(ex *exchange, r *http.Request) *routeState {
 			writeError(ex, http.StatusServiceUnavailable)
 			return nil
 		}
-		writeError(ex, http.StatusNotFound)
+		h.writeNotFound(ex) // errorpage.go
 		return nil
 	}
 	ex.route, ex.stats, ex.wbound = rs, rs.stats, rs.bounds.ClientWrite
