@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/swarm-ingress/swarm-ingress/internal/swarmtest"
 )
@@ -112,7 +115,9 @@ func TestSplitStickyE2E(t *testing.T) {
 		orders := service("orders", 2, "ingress.host="+host)
 		tasks := rig.WaitTasks(t, orders, 2)
 		waitBothReplicas(t, base, host)
-		l := startMixedLoad(t, base, host)
+		// Each request stays 200ms at its task, so that the kill always
+		// takes GETs and POSTs in flight with it.
+		l := startMixedLoadAt(t, base, host, "/slow?d=200ms")
 		time.Sleep(2 * time.Second) // load, not an assertion: traffic on both tasks before the kill
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -135,14 +140,89 @@ func TestSplitStickyE2E(t *testing.T) {
 		if len(gets) > 0 {
 			t.Fatalf("%d GETs failed: %q", len(gets), gets[:min(len(gets), 10)])
 		}
-		for _, p := range posts {
-			// A POST the dead task may have received is answered 502, never
-			// replayed: the client decides whether to send it again.
-			if !strings.Contains(p, "502") {
-				t.Errorf("a POST failed otherwise than with 502 after reaching the killed task: %s", p)
+		// A POST the dead task may have received (it was in flight there
+		// when SIGKILL came) is answered 502, never replayed on the other
+		// task: the client decides whether to send it again. The access log
+		// says where each 502 went.
+		victim := taskAddr(t, tasks[0], net.ID)
+		bad := badGateways(t, rig, ingressID, host)
+		t.Logf("the ingress answered %d 502s, upstreams %v (killed task %s); %d attempts retried on another task",
+			len(bad), bad, victim, countLogs(t, rig, ingressID, retryLog))
+		if len(bad) != len(posts) {
+			t.Fatalf("%d POSTs failed but the access log has %d 502s: %q", len(posts), len(bad), posts)
+		}
+		for _, b := range bad {
+			if b != http.MethodPost+" "+victim {
+				t.Errorf("a 502 that was not a POST in flight on the killed task: %s", b)
 			}
 		}
 	})
+}
+
+// taskAddr is the task's IPv4 address on the network, as "ip:80".
+func taskAddr(t *testing.T, task swarm.Task, netID string) string {
+	t.Helper()
+	for _, a := range task.NetworksAttachments {
+		if a.Network.ID == netID && len(a.Addresses) > 0 {
+			ip, _, _ := strings.Cut(a.Addresses[0], "/")
+			return ip + ":80"
+		}
+	}
+	t.Fatalf("task %s has no address on network %s", task.ID, netID)
+	return ""
+}
+
+// badGateways returns "METHOD upstream" for each 502 the ingress's access
+// log shows for host.
+func badGateways(t *testing.T, rig *swarmtest.Rig, id, host string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rc, err := rig.Client.ServiceLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true})
+	if err != nil {
+		t.Fatalf("service logs: %v", err)
+	}
+	defer rc.Close()
+	var out bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &out, rc); err != nil {
+		t.Fatalf("read service logs: %v", err)
+	}
+	var bad []string
+	for line := range strings.SplitSeq(out.String(), "\n") {
+		var e struct {
+			Method, Host, Upstream string
+			Status                 int
+		}
+		if json.Unmarshal([]byte(line), &e) == nil && e.Host == host && e.Status == http.StatusBadGateway {
+			bad = append(bad, e.Method+" "+e.Upstream)
+		}
+	}
+	return bad
+}
+
+// startMixedLoadAt is startMixedLoad (deploy_e2e_test.go) on path.
+func startMixedLoadAt(t *testing.T, base, host, path string) *mixedLoad {
+	t.Helper()
+	l := &mixedLoad{stop: make(chan struct{}), started: time.Now()}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	l.wg.Go(func() {
+		tick := time.NewTicker(time.Second / deployRate)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-l.stop:
+				return
+			case <-tick.C:
+			}
+			l.mu.Lock()
+			l.sent++
+			l.mu.Unlock()
+			post := i%2 == 1
+			l.wg.Go(func() { l.record(oneAt(client, base+path, host, post)) })
+		}
+	})
+	t.Cleanup(func() { l.finish() })
+	return l
 }
 
 // client sends GETs with the sticky cookie it was given last.
@@ -209,4 +289,29 @@ func (c *client) waitSeen(names ...string) {
 			return
 		}
 	}
+}
+
+// oneAt is one (deploy_e2e_test.go) on a full URL.
+func oneAt(client *http.Client, url, host string, post bool) error {
+	method, body := http.MethodGet, io.Reader(nil)
+	if post {
+		method, body = http.MethodPost, strings.NewReader(`{"order":1}`)
+	}
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		return err
+	}
+	req.Host = host
+	res, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", method, err)
+	}
+	defer res.Body.Close()
+	if _, err := io.Copy(io.Discard, res.Body); err != nil {
+		return fmt.Errorf("%s: body: %w", method, err)
+	}
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: status %s", method, res.Status)
+	}
+	return nil
 }
