@@ -1,9 +1,6 @@
 package proxy
 
 import (
-	"context"
-	"errors"
-	"io"
 	"net/http"
 	"net/textproto"
 	"strings"
@@ -166,74 +163,4 @@ func outHeader(in http.Header, trusted bool) http.Header {
 		out["User-Agent"] = emptyUserAgent
 	}
 	return out
-}
-
-// removeHopHeaders removes the hop-by-hop headers of a response.
-func removeHopHeaders(h http.Header) {
-	for _, v := range h["Connection"] {
-		for f := range strings.SplitSeq(v, ",") {
-			if f = textproto.TrimString(f); f != "" {
-				h.Del(f)
-			}
-		}
-	}
-	for k := range h {
-		if isHopHeader(k) {
-			delete(h, k)
-		}
-	}
-}
-
-// copyBody copies the upstream body to the client, flushing after every
-// write if flush is set. It returns the first read or write error; read
-// errors other than the client going away are logged at debug level.
-//
-// A stream holds its buffer while it waits for the next event, for as long
-// as it is open, so a stream starts with a small one and moves to the
-// regular one only when a read fills it (a bulk stream).
-func (rs *routeState) copyBody(ex *exchange, body io.Reader, flush bool) error {
-	pool := &copyBuffers
-	if flush {
-		pool = &streamBuffers
-	}
-	bp := pool.Get().(*[]byte)
-	defer func() { pool.Put(bp) }()
-	for {
-		buf := *bp
-		n, rerr := body.Read(buf)
-		if n > 0 {
-			if _, err := ex.Write(buf[:n]); err != nil {
-				return err
-			}
-			if flush {
-				ex.Flush()
-			}
-			if n == len(buf) && pool == &streamBuffers {
-				pool.Put(bp)
-				pool = &copyBuffers
-				bp = pool.Get().(*[]byte)
-			}
-		}
-		if rerr == io.EOF {
-			return nil
-		}
-		if rerr != nil {
-			if !errors.Is(rerr, context.Canceled) {
-				rs.h.errorLog.Printf("read error during body copy: %v", rerr)
-			}
-			return rerr
-		}
-	}
-}
-
-// Interim passes a 1xx response to the client (the direct path's
-// h1.InterimSink).
-func (e *exchange) Interim(code int, h http.Header) error {
-	dst := e.Header()
-	for k, vv := range h {
-		dst[k] = vv
-	}
-	e.WriteHeader(code)
-	clear(dst) // WriteHeader does not clear them for 1xx
-	return nil
 }

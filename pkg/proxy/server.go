@@ -134,22 +134,3 @@ func (w debugWriter) Write(p []byte) (int, error) {
 	w.l.Debug().Str("error", strings.TrimSpace(string(p))).Msg("http server")
 	return len(p), nil
 }
-
-// bufferPool lends ReverseProxy its copy buffers. A stream holds its buffer
-// for as long as it is open, so the buffer is small (ReverseProxy would
-// allocate 32 KiB); an event rarely needs more in one read, and bulk bodies
-// only pay a few more system calls.
-type bufferPool struct{}
-
-const copyBufferSize = 4 << 10
-
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
-
-// streamBufferSize is the first copy buffer of a stream on the direct path:
-// an event rarely needs more, and an open stream holds it while idle.
-const streamBufferSize = 1 << 10
-
-var streamBuffers = sync.Pool{New: func() any { b := make([]byte, streamBufferSize); return &b }}
-
-func (bufferPool) Get() []byte  { return *copyBuffers.Get().(*[]byte) }
-func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }

@@ -1,89 +1,10 @@
 package proxy
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"io"
-	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
-
-	"golang.org/x/net/http/httpguts"
 )
-
-// modifyResponse applies the route's response headers and tracks streams:
-// text/event-stream responses, every response of a stream=true route, and
-// upgraded connections. A tracked stream is counted in the active-streams
-// gauge and can be ended cleanly at shutdown.
-//
-// A stream has no idle timeout: its body loses the upstream idle bound
-// (bounds.go) before its first read.
-//
-// A 101 that switches to another protocol than the one asked for is an
-// error (ReverseProxy would refuse it too, but only after this, leaving the
-// stream registered and the upstream connection open); returning it makes
-// ReverseProxy close the body and answer 502.
-func (rs *routeState) modifyResponse(res *http.Response) error {
-	rs.hideResponseHeaders(res.Header)
-	rs.setHeaders(res.Header)
-	upgraded := res.StatusCode == http.StatusSwitchingProtocols
-	if upgraded {
-		if err := checkUpgrade(res); err != nil {
-			return err
-		}
-		if ex, ok := res.Request.Context().Value(exchangeKey{}).(*exchange); ok {
-			ex.status = http.StatusSwitchingProtocols // the hijacked conn bypasses WriteHeader
-		}
-	}
-	if upgraded || rs.route.Stream || isEventStream(res.Header.Get("Content-Type")) {
-		if ib, ok := res.Body.(*idleBody); ok {
-			res.Body = ib.rc
-		}
-		res.Body = rs.h.streams.track(res.Body, rs.stats, upgraded)
-		if upgraded {
-			// Whatever way ReverseProxy leaves the exchange (a failed
-			// hijack included), the upgraded connection ends with it.
-			body := res.Body
-			context.AfterFunc(res.Request.Context(), func() { _ = body.Close() })
-		}
-	}
-	return nil
-}
-
-// errUpgradeMismatch: the upstream switched to a protocol the client did
-// not ask for.
-var errUpgradeMismatch = errors.New("upstream switched to another protocol than the one requested")
-
-// checkUpgrade accepts a 101 whose Upgrade names the protocol the request
-// asked for (compared as ReverseProxy does).
-func checkUpgrade(res *http.Response) error {
-	want, got := upgradeType(res.Request.Header), upgradeType(res.Header)
-	if got == "" || !strings.EqualFold(want, got) {
-		return fmt.Errorf("%w: asked %q, got %q", errUpgradeMismatch, want, got)
-	}
-	return nil
-}
-
-func upgradeType(h http.Header) string {
-	if !httpguts.HeaderValuesContainsToken(h["Connection"], "Upgrade") {
-		return ""
-	}
-	return h.Get("Upgrade")
-}
-
-func (rs *routeState) setHeaders(h http.Header) {
-	for i, hd := range rs.route.Headers {
-		h[hd.Name] = rs.headers[i]
-	}
-}
-
-func isEventStream(ct string) bool {
-	const sse = "text/event-stream"
-	return len(ct) >= len(sse) && strings.EqualFold(ct[:len(sse)], sse) &&
-		(len(ct) == len(sse) || ct[len(sse)] == ';' || ct[len(sse)] == ' ')
-}
 
 // streams is the registry of open streams, so that shutdown can end them.
 type streams struct {
