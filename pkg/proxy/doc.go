@@ -13,29 +13,37 @@
 //     NewServer sets the server's limits (header timeout and size, idle
 //     timeout). ServeHTTP starts an exchange (accesslog.go), the request's
 //     bookkeeping and ResponseWriter, with the client's address and whether
-//     it is a trusted proxy (forwarded.go).
+//     it is a trusted proxy (forwarded.go) and its request ID
+//     (requestid.go).
 //  2. Match (match.go). The path is made canonical (path.go) and matched
-//     in the current table; state.go holds what was prepared for each
-//     route when the table was set (routeState: transport, upstreams,
-//     ReverseProxy, metric handles). No route, a blocked route or a bad
-//     path is answered here.
-//  3. Policy (policy.go). The HTTPS redirect, the allow list, the access
-//     steps (access.go: limits, authentication, maintenance; auth.go for
-//     auth.basic) and max_body, in the order access.go lists.
-//  4. Outbound (outbound.go). forward bounds the client's body
-//     (bounds.go) and sends the request either on the direct path
-//     (direct.go: plain requests to scheme=http upstreams, without
-//     httputil.ReverseProxy) or through the route's ReverseProxy, whose
-//     Rewrite sets the forwarding headers (forwarded.go). Both end in
-//     roundTrip (outbound.go), the one retry policy: balance.go picks the
-//     upstream, transport.go holds the shared transports, and
-//     internal/h1 speaks HTTP/1.1 to scheme=http upstreams (it never
-//     retries by itself).
-//  5. Response (stream.go, hijack.go, errors.go). modifyResponse (stream.go)
-//     applies the route's response headers and tracks streams (SSE,
-//     WebSocket, stream=true) so that shutdown can end them; on the direct
-//     path an HTTP/1.1 stream may leave net/http (hijack.go), and the body
-//     is copied with a flush per write for streams (direct.go). Every
+//     in the current table; a host and path that several services share
+//     picks its member by weight (weighted.go, sticky.go). state.go holds
+//     what was prepared for each route when the table was set (routeState:
+//     transport, upstreams, ReverseProxy, metric handles). No route, a
+//     blocked route or a bad path is answered here.
+//  3. Policy (policy.go). Redirects and rewrites (rewrite.go), the HTTPS
+//     redirect, the allow list, the access steps in the order access.go
+//     lists (limit.go, auth.go, authfile.go, forwardauth.go, maintenance)
+//     and max_body. explain.go describes the same steps as data (Stages),
+//     for `ingress explain`.
+//  4. Outbound (outbound.go). compress.go wraps the response writer when
+//     the route compresses. forward bounds the client's body (bounds.go)
+//     and sends the request either on the direct path (direct.go: plain
+//     requests to scheme=http upstreams, without httputil.ReverseProxy) or
+//     through the route's ReverseProxy, whose Rewrite sets the forwarding
+//     headers (forwarded.go); both finish the outbound request in
+//     reqheaders.go (upstream path, request ID, header edits) and end in
+//     roundTrip (outbound.go), the one retry policy. balance.go picks the
+//     upstream (slowstart.go ramps a new one; health.go ejects failing
+//     ones, healthcheck.go probes them), transport.go holds the shared
+//     transports and their dialer (usertimeout_*.go), and internal/h1
+//     speaks HTTP/1.1 to scheme=http upstreams (it never retries by
+//     itself).
+//  5. Response (respond.go). modifyResponse applies the route's response
+//     headers and tracks streams (SSE, WebSocket, stream=true; the
+//     registry is stream.go) so that shutdown can end them; on the direct
+//     path respond.go copies the body, with a flush per write for streams,
+//     and an HTTP/1.1 stream may leave net/http instead (hijack.go). Every
 //     upstream failure goes through proxyError (errors.go), which picks the
 //     status and counts the error.
 //  6. Record (accesslog.go, metrics.go). When the handler returns (or a
@@ -45,10 +53,10 @@
 // Time bounds that span stages (client body, client writes, upstream
 // pauses) are in bounds.go. Shutdown and Close (server.go) end the walk for
 // everyone: Shutdown drains the servers and ends open streams at the grace
-// deadline; Close stops the transports' background work.
+// deadline; Close stops the background work (pool sweepers, health checks).
 //
 // A new feature goes to the stage where it acts: a check on the request to
-// policy.go or access.go, a choice of upstream to balance.go, a change to
-// the outbound request to forwarded.go or outbound.go, a change to the
-// response to stream.go or errors.go.
+// policy.go or access.go (and a Stage in explain.go), a choice of upstream
+// to balance.go, a change to the outbound request to reqheaders.go or
+// outbound.go, a change to the response to respond.go or errors.go.
 package proxy
