@@ -99,6 +99,7 @@ var Stages = []Stage{
 		}
 		return "400: the path holds %2F or %5C and the route does not set allow_encoded_slashes", true
 	}},
+	{"rewrite", "rewrite.go", explainRewriteStage}, // canonical_host, rewrite, return
 	{"https redirect", "policy.go", func(r *route.Route, q explainReq) (string, bool) {
 		if !r.TLSAuto() || !r.Redirect {
 			return "", false
@@ -173,22 +174,12 @@ var Stages = []Stage{
 		return fmt.Sprintf("413 for a body over %d bytes", r.MaxBody), false
 	}},
 	{"forward", "outbound.go", func(r *route.Route, q explainReq) (string, bool) {
-		p := q.path
-		if r.StripPrefix && r.Path != "/" {
-			if n, ok := route.PrefixLen(p, r.Path); ok {
-				p = p[n:]
-				if p == "" || p[0] != '/' {
-					p = "/" + p
-				}
-			}
-		}
-		if q.query != "" {
-			p += "?" + q.query
-		}
+		p := upstreamTarget(r, q) // strip_prefix or an internal rewrite (rewrite_explain.go)
 		b := r.Bounds()
 		scheme := cmp.Or(r.Scheme, route.SchemeHTTP)
 		return fmt.Sprintf("%s %s to port %d (connect %s, headers %s)", strings.ToUpper(scheme), p, r.Port, b.Connect, b.Header), false
 	}},
+	{"request headers", "reqheaders.go", explainRequestHeaders},
 	{"response headers", "stream.go", func(r *route.Route, _ explainReq) (string, bool) {
 		if len(r.Headers) == 0 {
 			return "", false
@@ -199,6 +190,7 @@ var Stages = []Stage{
 		}
 		return "sets " + strings.Join(names, ", "), false
 	}},
+	{"response edits", "compress.go", explainResponseEdits}, // response_headers_remove, compress
 	{"stream", "stream.go", func(r *route.Route, _ explainReq) (string, bool) {
 		if !r.Stream {
 			return "", false

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -341,5 +343,67 @@ func TestEditsAfterJSON(t *testing.T) {
 	res = f.do(t, f.newRequest(t, http.MethodGet, "bad.test", "/", nil))
 	if res.StatusCode != 503 || len(got) != 0 {
 		t.Fatalf("bad regex: status %d, upstream asked %d times", res.StatusCode, len(got))
+	}
+}
+
+// TestExplainRewrites: ingress explain (GET /api/match) runs the same
+// redirects and rewrites as the handler, and names the header edits and
+// compression.
+func TestExplainRewrites(t *testing.T) {
+	site := &route.Route{Service: "site", Name: "default", Hosts: []string{"example.com", "www.example.com"}, Path: "/app",
+		StripPrefix: true, Port: 80, TLS: route.TLSOff, Scheme: route.SchemeHTTP, CanonicalHost: "example.com",
+		Rewrites: []route.Rewrite{
+			{Regex: `^/app/old/(.*)$`, Replacement: "/app/new/$1", Code: 301},
+			{Regex: `^/app/v1/(.*)$`, Replacement: "/v2/$1", Last: true},
+		},
+		RequestHeaders:        []route.Header{{Name: "X-Real-Ip", Value: "$remote_addr"}},
+		RequestHeadersRemove:  []string{"Cookie"},
+		ResponseHeadersRemove: []string{"Server"},
+		Compress:              route.Compression{Encodings: []string{"zstd", "gzip"}, Types: []string{"application/json"}, MinSize: 1000},
+	}
+	moved := &route.Route{Service: "old", Name: "default", Hosts: []string{"old.example.com"}, Path: "/", Port: 80,
+		TLS: route.TLSOff, Scheme: route.SchemeHTTP, Return: route.Return{Code: 308, URL: "https://example.com$request_uri"}}
+	tab := table(site, moved)
+	tests := []struct {
+		url, outcome, step string
+	}{
+		{url: "http://www.example.com/app/x?q=1", outcome: "301 to http://example.com/app/x?q=1"},
+		{url: "http://example.com/app/old/a?q=1", outcome: "301 to /app/new/a?q=1"},
+		{url: "http://example.com/app/v1/users?id=3", outcome: "forwarded to site/default", step: "HTTP /v2/users?id=3 to port 80"},
+		{url: "http://example.com/app/other", outcome: "forwarded to site/default", step: "HTTP /other to port 80"},
+		{url: "http://example.com/app/x", step: "sets X-Real-Ip: $remote_addr"},
+		{url: "http://example.com/app/x", step: "compresses (zstd or gzip) application/json from 1000 bytes"},
+		{url: "http://old.example.com/a/b?c", outcome: "308 to https://example.com/a/b?c"},
+	}
+	for _, tc := range tests {
+		e, err := Explain(tab, tc.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.outcome != "" && !strings.HasPrefix(e.Outcome, tc.outcome) {
+			t.Errorf("%s: outcome %q, want %q", tc.url, e.Outcome, tc.outcome)
+		}
+		if tc.step != "" {
+			found := false
+			for _, s := range e.Steps {
+				found = found || strings.Contains(s.Effect, tc.step)
+			}
+			if !found {
+				t.Errorf("%s: no step says %q: %+v", tc.url, tc.step, e.Steps)
+			}
+		}
+		// The handler agrees with the explanation of a redirect.
+		if code, loc, ok := strings.Cut(e.Outcome, " to "); ok && strings.HasPrefix(code, "30") {
+			f := newFixture(t, Config{}, tab)
+			u, _ := url.Parse(tc.url)
+			res, err := f.noFollow().Do(f.newRequest(t, http.MethodGet, u.Host, u.RequestURI(), nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if strconv.Itoa(res.StatusCode) != code || res.Header.Get("Location") != loc {
+				t.Errorf("%s: the handler answers %d %q, explain says %s", tc.url, res.StatusCode, res.Header.Get("Location"), e.Outcome)
+			}
+		}
 	}
 }
