@@ -216,7 +216,11 @@ func (t *translator) locationRoute(s *server, l *location, hosts []string, canon
 		b.set("canonical_host", canonical)
 		for _, a := range t.pendingAlias {
 			if a.target == canonical {
-				if a.code == 301 && a.scheme != "http" {
+				scheme := "http"
+				if s.ssl {
+					scheme = "https"
+				}
+				if a.code == 301 && (a.scheme == scheme || a.scheme == "$scheme") {
 					t.done(a.d)
 				} else {
 					t.changed(a.d, "ingress.canonical_host answers 301 to the route's scheme (Nginx: %d to %s)", a.code, a.scheme)

@@ -45,6 +45,20 @@ func explainTable() *route.Table {
 			Scheme: route.SchemeHTTP, Weight: 90, Weighted: true, Created: t0, Upstreams: []netip.AddrPort{ap("10.0.4.1:80")}},
 		{Service: "green", Name: "default", Hosts: []string{"shop.example.com"}, Path: "/", TLS: route.TLSOff, Port: 80,
 			Scheme: route.SchemeHTTP, Weight: 10, Weighted: true, Created: t0.Add(time.Minute), Upstreams: []netip.AddrPort{ap("10.0.4.2:80")}},
+		{Service: "store", Name: "default", Hosts: []string{"store.example.com", "www.store.example.com"}, Path: "/", Port: 8080,
+			TLS: route.TLSOff, Scheme: route.SchemeHTTP, CanonicalHost: "store.example.com",
+			Upstreams: []netip.AddrPort{ap("10.0.5.1:8080")},
+			Rewrites: []route.Rewrite{
+				{Regex: "^/catalogue/(.*)$", Replacement: "/products/$1", Code: 301},
+				{Regex: "^/api/(.*)$", Replacement: "/v2/$1"},
+				{Regex: "^/v2/old$", Replacement: "/v2/new?from=old", Last: true},
+			},
+			RequestHeaders:        []route.Header{{Name: "X-Site", Value: "store"}},
+			RequestHeadersRemove:  []string{"Cookie"},
+			ResponseHeadersRemove: []string{"X-Powered-By"},
+			Compress:              route.Compression{Encodings: []string{"zstd", "gzip"}, Types: []string{"application/json", "text/html"}, MinSize: 1000}},
+		{Service: "store", Name: "blog", Hosts: []string{"store.example.com"}, Path: "/blog", Port: 8080,
+			TLS: route.TLSOff, Scheme: route.SchemeHTTP, Return: route.Return{Code: 302, URL: "http://blog.example.com$request_uri"}},
 	}})
 }
 
