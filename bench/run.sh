@@ -188,7 +188,7 @@ idle_line() { # idle_line PEER: a fresh peer, IDLE_CONNS idle HTTPS keep-alive c
 
 # gzip_ok PEER: the peer answers /gzip/text with Content-Encoding: gzip.
 gzip_ok() {
-	curl -s -o /dev/null -D - -m 2 -H 'Accept-Encoding: gzip' \
+	curl -s -o /dev/null -D - -m 2 -H 'Host: localhost' -H 'Accept-Encoding: gzip' \
 		"http://127.0.0.1:$(port_of "$1")/gzip/text" | grep -qi '^content-encoding: *gzip'
 }
 
