@@ -202,6 +202,8 @@ type upstreamState struct {
 	Reason              string `json:"reason"`
 	ConsecutiveFailures int    `json:"consecutive_failures"`
 	EjectedUntil        string `json:"ejected_until"`
+	Check               string `json:"check"`
+	CheckError          string `json:"check_error"`
 }
 
 // upstreamHealth reads the state of the upstream at addr (an IPv4 address,
@@ -287,4 +289,83 @@ func startIngressAdmin(t *testing.T, rig *swarmtest.Rig, net swarmtest.Network) 
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	swarmtest.WaitHTTP(t, base+"/", http.StatusNotFound)
 	return base, fmt.Sprintf("http://127.0.0.1:%d", adminPort), id
+}
+
+// TestActiveHealthCheckE2E: with health.path (interval 1s) and passive
+// ejection off for answers (eject.after=0), a task whose /healthz starts
+// failing leaves the rotation at its next check and is back at the first
+// check that passes.
+func TestActiveHealthCheckE2E(t *testing.T) {
+	rig := swarmtest.New(t)
+	net := rig.Network(t, "check-e2e")
+	base, admin, ingressID := startIngressAdmin(t, rig, net)
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpLogs(t, rig, ingressID)
+		}
+	})
+	host := rig.Name("check") + ".test"
+	backend := rig.CreateService(t, swarm.ServiceSpec{
+		Annotations: swarm.Annotations{Labels: map[string]string{
+			"ingress.host": host, "ingress.tls": "off", "ingress.upstream": "tasks",
+			"ingress.eject.after": "0", "ingress.health.path": "/healthz", "ingress.health.interval": "1s",
+			"ingress.health.timeout": "500ms",
+		}},
+		Mode: swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: ptr(uint64(2))}},
+		TaskTemplate: swarm.TaskSpec{
+			ContainerSpec: &swarm.ContainerSpec{Image: rig.BackendImage(t)},
+			Networks:      []swarm.NetworkAttachmentConfig{{Target: net.ID}},
+		},
+	})
+	tasks := rig.WaitTasks(t, backend, 2)
+	waitBothReplicas(t, base, host)
+	victim := tasks[0].Status.ContainerStatus.ContainerID
+	victimAddr := swarmtest.TaskIP(tasks[0], net.Name)
+	c := &ejectClient{t: t, base: base, host: host, http: &http.Client{Timeout: 30 * time.Second}}
+
+	execFail(t, rig, victim, "500")
+	failed := time.Now()
+	st := waitState(t, admin, victimAddr, "failing_check")
+	out := time.Since(failed)
+	if !strings.Contains(st.CheckError, "500") {
+		t.Fatalf("failing check: %+v, want the 500 named", st)
+	}
+	bad := 0
+	for range 100 {
+		if code, _ := c.get(); code != http.StatusOK {
+			bad++
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%d of 100 requests failed while the task failed its check", bad)
+	}
+	if v := metric(t, admin, `ingress_upstreams_failing_check{route="`+serviceName(t, rig, backend)+`/default"}`); v != 1 {
+		t.Fatalf("ingress_upstreams_failing_check = %v, want 1", v)
+	}
+	execFail(t, rig, victim, "off")
+	back := c.waitTask(victimAddrName(tasks[0]))
+	t.Logf("active check (interval 1s): out of rotation %s after it failed, 100 requests then without error, back %s after it recovered",
+		out.Round(time.Millisecond), back.Round(time.Millisecond))
+	if st := upstreamHealth(t, admin, victimAddr); st.State != "up" || st.Check != "passing" {
+		t.Fatalf("after recovery: %+v, want up and passing", st)
+	}
+}
+
+func victimAddrName(task swarm.Task) string { return task.Status.ContainerStatus.ContainerID[:12] }
+
+// waitState polls /api/routes every 100ms until the upstream at addr is in
+// state (hang guard: 30s).
+func waitState(t *testing.T, admin, addr, state string) upstreamState {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := upstreamHealth(t, admin, addr)
+		if st.State == state {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("upstream %s: %+v, not %s within 30s", addr, st, state)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
