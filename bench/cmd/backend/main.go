@@ -25,6 +25,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/swarm-ingress/swarm-ingress/bench/internal/nofile"
 )
 
 func main() {
@@ -39,7 +41,7 @@ func run() error {
 	interval := flag.Duration("interval", time.Second, "time between SSE events on one stream")
 	flag.Parse()
 
-	if err := raiseNoFile(); err != nil {
+	if err := nofile.Raise(); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp4", *addr)

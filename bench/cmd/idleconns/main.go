@@ -22,8 +22,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/swarm-ingress/swarm-ingress/bench/internal/nofile"
 )
 
 func main() {
@@ -52,7 +53,7 @@ func main() {
 	if len(pids) == 0 {
 		fail(fmt.Errorf("-pids is required"))
 	}
-	if err := raiseNoFile(); err != nil {
+	if err := nofile.Raise(); err != nil {
 		fail(err)
 	}
 	var tcfg *tls.Config
@@ -197,16 +198,6 @@ func rss(pids []int) (int64, error) {
 		}
 	}
 	return total, nil
-}
-
-// raiseNoFile lifts the soft open-files limit to the hard limit.
-func raiseNoFile() error {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("get RLIMIT_NOFILE: %w", err)
-	}
-	lim.Cur = lim.Max
-	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 }
 
 func fail(err error) {

@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/swarm-ingress/swarm-ingress/bench/internal/nofile"
 )
 
 type config struct {
@@ -43,7 +45,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "ssebench:", err)
 		os.Exit(2)
 	}
-	if err := raiseNoFile(); err != nil {
+	if err := nofile.Raise(); err != nil {
 		fmt.Fprintln(os.Stderr, "ssebench:", err)
 		os.Exit(1)
 	}

@@ -1,14 +1,16 @@
 //go:build unix
 
-package main
+// Package nofile lifts the open-files limit of the benchmark commands, which
+// hold thousands of connections.
+package nofile
 
 import (
 	"fmt"
 	"syscall"
 )
 
-// raiseNoFile lifts the soft open-files limit to the hard limit.
-func raiseNoFile() error {
+// Raise lifts the soft open-files limit to the hard limit.
+func Raise() error {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return fmt.Errorf("get RLIMIT_NOFILE: %w", err)

@@ -1,6 +1,0 @@
-//go:build !unix
-
-package main
-
-// raiseNoFile does nothing: there is no open-files limit to lift here.
-func raiseNoFile() error { return nil }
