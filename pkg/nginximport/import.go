@@ -161,6 +161,7 @@ type translator struct {
 	targets      map[*nginxconf.Directive]*target
 	claimed      map[string]string // "hosts path" -> the location that routes it
 	pendingAlias []aliasRedirect   // www servers, settled when their target is routed
+	changedSeen  map[string]bool   // "pos\x00reason" of the differences noted
 }
 
 type reqZone struct {
@@ -190,8 +191,19 @@ func (t *translator) drop(d *nginxconf.Directive, format string, args ...any) {
 	t.note(&t.res.Dropped, d, fmt.Sprintf(format, args...))
 }
 
+// changed notes a difference; one directive may have several (each once).
 func (t *translator) changed(d *nginxconf.Directive, format string, args ...any) {
-	t.note(&t.res.Changed, d, fmt.Sprintf(format, args...))
+	reason := fmt.Sprintf(format, args...)
+	key := t.pos(d) + "\x00" + reason
+	if t.changedSeen[key] {
+		return
+	}
+	if t.changedSeen == nil {
+		t.changedSeen = map[string]bool{}
+	}
+	t.changedSeen[key] = true
+	t.noted[d] = true
+	t.res.Changed = append(t.res.Changed, Note{Pos: t.pos(d), Directive: d.String(), Reason: reason})
 }
 
 func (t *translator) unneeded(d *nginxconf.Directive, format string, args ...any) {

@@ -179,6 +179,9 @@ func (t *translator) locationRoute(s *server, l *location, hosts []string, canon
 	if !ok {
 		return false
 	}
+	if pp != nil && !slices.ContainsFunc(l.scope.all("proxy_set_header"), func(d *nginxconf.Directive) bool { return strings.EqualFold(d.Arg(0), "Host") }) {
+		t.changed(pp, "without proxy_set_header Host, Nginx sends the upstream's own name and port as Host ($proxy_host); the ingress forwards the client's Host (an application that builds URLs from Host now sees the public name)")
+	}
 	var svc *Service
 	var tg *target
 	if pp != nil {
