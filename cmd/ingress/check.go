@@ -80,6 +80,7 @@ func printTable(w io.Writer, t *route.Table) {
 	}
 	printBalance(w, v)
 	printHealth(w, v)
+	printAccess(w, v)
 	fmt.Fprintf(w, "\n%d route(s), %d error(s)\n", len(v.Routes), len(v.Errors))
 	for _, e := range v.Errors {
 		fmt.Fprintf(w, "ERROR service %s, label %s: %s\n", e.Service, e.Label, e.Error)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -116,7 +117,11 @@ func (rs *routeState) authHeaders(h http.Header, ex *exchange, r *http.Request) 
 		}
 		h[k] = v
 	}
-	removeHopHeaders(h) // and the ones Connection names
+	for _, v := range r.Header["Connection"] { // and the ones Connection names
+		for f := range strings.SplitSeq(v, ",") {
+			h.Del(strings.TrimSpace(f))
+		}
+	}
 	proto := "http"
 	if rs.h.secure(r, ex.trusted) {
 		proto = "https"

@@ -83,6 +83,8 @@ func TestForwardAuth(t *testing.T) {
 		req.Header.Set("Authorization", "Bearer t0k")
 		req.Header.Set("X-Auth-User", "mallory")
 		req.Header.Set("X-Forwarded-Uri", "/spoofed")
+		req.Header.Set("Connection", "keep-alive, X-Hop")
+		req.Header.Set("X-Hop", "only for the next hop")
 		res := f.do(t, req)
 		if body := readAll(t, res.Body); res.StatusCode != 200 || body != "upstream" {
 			t.Fatalf("status %d body %q", res.StatusCode, body)
@@ -94,7 +96,7 @@ func TestForwardAuth(t *testing.T) {
 		for k, want := range map[string]string{
 			"X-Forwarded-Method": "POST", "X-Forwarded-Uri": "/api/x?q=1", "X-Forwarded-Host": "a.test",
 			"X-Forwarded-Proto": "http", "X-Forwarded-For": "127.0.0.1", "Cookie": "session=good",
-			"Authorization": "Bearer t0k", "Content-Length": "", "X-Auth-User": "mallory",
+			"Authorization": "Bearer t0k", "Content-Length": "", "X-Auth-User": "mallory", "X-Hop": "",
 		} {
 			if got := a.header.Get(k); got != want {
 				t.Errorf("auth service got %s %q, want %q", k, got, want)
