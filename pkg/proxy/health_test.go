@@ -555,3 +555,34 @@ func TestActiveChecks(t *testing.T) {
 		t.Fatal("Close did not return: checkers still run")
 	}
 }
+
+// TestStickyAvoidsEjected: a sticky cookie naming an ejected upstream goes
+// to another one (and gets a new cookie) instead of to the failing task.
+func TestStickyAvoidsEjected(t *testing.T) {
+	bad, good := newFlaky(t), newFlaky(t)
+	rt := testRoute("app.test", bad.addr, good.addr)
+	rt.Sticky, rt.EjectAfter = "SESSION", 1
+	f, _ := healthFixture(t, rt)
+	bad.fail.Store(500)
+	f.getUntilHit(t, "app.test", bad, 200) // ejected at its first 500
+	st := f.h.state.Load()
+	rs := st.routes[st.table.Routes[0]]
+	idx := 0
+	if rs.ups[1].addr == bad.addr {
+		idx = 1
+	}
+	cookie := &http.Cookie{Name: "SESSION", Value: rs.sticky.values[idx]}
+	hits := bad.hits.Load()
+	for i := range 20 {
+		req := f.newRequest(t, http.MethodGet, "app.test", "/", nil)
+		req.AddCookie(cookie)
+		res := f.do(t, req)
+		readAll(t, res.Body)
+		if res.StatusCode != http.StatusOK || i == 0 && len(res.Cookies()) != 1 {
+			t.Fatalf("request %d with the ejected task's cookie: %d, cookies %v", i, res.StatusCode, res.Cookies())
+		}
+	}
+	if bad.hits.Load() != hits {
+		t.Fatal("a sticky request reached the ejected upstream")
+	}
+}

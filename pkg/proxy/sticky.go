@@ -113,11 +113,13 @@ func (rs *routeState) stick(req *http.Request, ex *exchange, res *http.Response,
 }
 
 // choose is the balancer's entry for one attempt: on a sticky route the
-// first attempt goes to the upstream the cookie names; everything else to
-// pick (balance.go).
+// first attempt goes to the upstream the cookie names, unless it is out of
+// the rotation (health.go: ejected or failing its check); everything else
+// to pick (balance.go).
 func (rs *routeState) choose(req *http.Request, ex *exchange, tried uint64) (*upstream, int) {
 	if rs.sticky != nil && tried == 0 {
-		if i := rs.stickyPick(req, ex); i >= 0 {
+		var now int64
+		if i := rs.stickyPick(req, ex); i >= 0 && (len(rs.ups) == 1 || !rs.avoid(i, &now)) {
 			return rs.ups[i], i
 		}
 	}
