@@ -122,6 +122,7 @@ func (rs *routeState) authHeaders(h http.Header, ex *exchange, r *http.Request) 
 			h.Del(strings.TrimSpace(f))
 		}
 	}
+	h[requestIDHeader] = []string{ex.requestID} // the request's id, as the upstream gets it (requestid.go)
 	proto := "http"
 	if rs.h.secure(r, ex.trusted) {
 		proto = "https"

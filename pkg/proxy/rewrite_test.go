@@ -407,3 +407,27 @@ func TestExplainRewrites(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestIDToForwardAuth: the auth service of auth.forward sees the
+// request's id (the one the upstream and the client get), never one an
+// untrusted client chose.
+func TestRequestIDToForwardAuth(t *testing.T) {
+	authSaw := make(chan string, 1)
+	auth := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		authSaw <- r.Header.Get("X-Request-Id")
+	})
+	srv, got := echoBackend(t)
+	rt := testRoute("app.test", addrOf(t, srv))
+	rt.ForwardAuth = route.ForwardAuth{URL: auth.URL + "/check"}
+	f := newFixture(t, Config{}, table(rt))
+	req := f.newRequest(t, http.MethodGet, "app.test", "/x", nil)
+	req.Header.Set("X-Request-ID", "spoofed")
+	res := f.do(t, req)
+	if res.StatusCode != 200 {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	id := res.Header.Get("X-Request-Id")
+	if a, u := <-authSaw, upstreamSaw(t, got).Header.Get("X-Request-Id"); a != id || u != id || id == "spoofed" {
+		t.Fatalf("client %q, auth service %q, upstream %q: want one id, not the client's", id, a, u)
+	}
+}
