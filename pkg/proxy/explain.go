@@ -143,13 +143,17 @@ var Stages = []Stage{
 		for i, u := range r.BasicAuth {
 			users[i] = u.User
 		}
-		return "401 unless Basic credentials of " + strings.Join(users, ", "), false
+		e := "401 unless Basic credentials of " + strings.Join(users, ", ")
+		if r.BasicAuthFile != "" {
+			e += " or of a user of " + r.BasicAuthFile + " (one check: either list passes)"
+		}
+		return e, false
 	}},
 	{"auth.basic_file", "authfile.go", func(r *route.Route, _ explainReq) (string, bool) {
-		if r.BasicAuthFile == "" {
+		if r.BasicAuthFile == "" || len(r.BasicAuth) > 0 { // with auth.basic: one check, shown there
 			return "", false
 		}
-		return "401 unless Basic credentials of a user of " + r.BasicAuthFile, false
+		return "401 unless Basic credentials of a user of " + r.BasicAuthFile + " (503 while the file is unusable)", false
 	}},
 	{"auth.forward", "forwardauth.go", func(r *route.Route, _ explainReq) (string, bool) {
 		if r.ForwardAuth.URL == "" {

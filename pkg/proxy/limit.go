@@ -57,6 +57,7 @@ type limitEntry struct {
 	tat   int64 // theoretical arrival time, in ns since the limiter's epoch
 	conns int32 // requests in progress (only counted with limit.conn)
 	live  bool
+	shard uint8 // the entry's shard, for release
 }
 
 type limitShard struct {
@@ -100,7 +101,8 @@ func limitKey(a netip.Addr) [16]byte {
 // limit.conn).
 func (l *limiter) admit(key [16]byte, now time.Time) (e *limitEntry, ok bool, retry time.Duration) {
 	h := maphash.Bytes(l.seed, key[:])
-	sh := &l.shards[h%limitShards]
+	shard := h % limitShards
+	sh := &l.shards[shard]
 	t := int64(now.Sub(l.epoch))
 
 	sh.mu.Lock()
@@ -127,6 +129,7 @@ func (l *limiter) admit(key [16]byte, now time.Time) (e *limitEntry, ok bool, re
 		return nil, true, 0
 	}
 	e.conns++
+	e.shard = uint8(shard)
 	return e, true, 0
 }
 
@@ -158,14 +161,10 @@ func (l *limiter) release(e *limitEntry) {
 	if e == nil {
 		return
 	}
-	sh := &l.shards[l.shardOf(e)]
+	sh := &l.shards[e.shard] // stable while conns > 0: the entry is not replaced
 	sh.mu.Lock()
 	e.conns--
 	sh.mu.Unlock()
-}
-
-func (l *limiter) shardOf(e *limitEntry) uint64 {
-	return maphash.Bytes(l.seed, e.key[:]) % limitShards // key is stable while conns > 0
 }
 
 // size reports the bytes the limiter's tables hold and the addresses it
