@@ -23,9 +23,9 @@
 //     blocked route or a bad path is answered here.
 //  3. Policy (policy.go). Redirects and rewrites (rewrite.go), the HTTPS
 //     redirect, the allow list, the access steps in the order access.go
-//     lists (limit.go, auth.go, authfile.go, forwardauth.go, maintenance)
-//     and max_body. explain.go describes the same steps as data (Stages),
-//     for `ingress explain`.
+//     lists (limit.go, auth.go, authfile.go, forwardauth.go, maintenance
+//     in errorpage.go) and max_body. explain.go describes the same steps
+//     as data (Stages, with rewrite_explain.go), for `ingress explain`.
 //  4. Outbound (outbound.go). compress.go wraps the response writer when
 //     the route compresses. forward bounds the client's body (bounds.go)
 //     and sends the request either on the direct path (direct.go: plain
@@ -36,7 +36,8 @@
 //     roundTrip (outbound.go), the one retry policy. balance.go picks the
 //     upstream (slowstart.go ramps a new one; health.go ejects failing
 //     ones, healthcheck.go probes them), transport.go holds the shared
-//     transports and their dialer (usertimeout_*.go), and internal/h1
+//     transports and their dialer (usertimeout_linux.go, with
+//     usertimeout_other.go elsewhere), and internal/h1
 //     speaks HTTP/1.1 to scheme=http upstreams (it never retries by
 //     itself).
 //  5. Response (respond.go). modifyResponse applies the route's response
@@ -45,7 +46,8 @@
 //     path respond.go copies the body, with a flush per write for streams,
 //     and an HTTP/1.1 stream may leave net/http instead (hijack.go). Every
 //     upstream failure goes through proxyError (errors.go), which picks the
-//     status and counts the error.
+//     status and counts the error; a route's error pages replace the body
+//     (errorpage.go).
 //  6. Record (accesslog.go, metrics.go). When the handler returns (or a
 //     hijacked stream ends) finish releases the upstream, observes the
 //     request's metrics and writes the access log line.
