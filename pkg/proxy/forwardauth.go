@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -92,8 +93,8 @@ func (rs *routeState) checkForwardAuth(ex *exchange, r *http.Request) bool {
 			h[k] = v
 		}
 	}
-	if res.ContentLength >= 0 && res.ContentLength <= maxForwardAuthBody {
-		h.Set("Content-Length", res.Header.Get("Content-Length"))
+	if res.ContentLength > 0 && res.ContentLength <= maxForwardAuthBody {
+		h.Set("Content-Length", strconv.FormatInt(res.ContentLength, 10))
 	}
 	ex.WriteHeader(res.StatusCode)
 	if r.Method != http.MethodHead {
