@@ -744,27 +744,50 @@ func httpsGet(addr, host string, roots *x509.CertPool) (int, error) {
 }
 
 // testCut cuts the worker's link under load through the managers' edges.
+// The backend sets connect_timeout=1s, as an operator would on a LAN where a
+// connect takes under a millisecond: a dial to the cut task then fails within
+// 1 s and ejects it at once, and a request already written to it fails within
+// 1 s too (TCP_USER_TIMEOUT follows connect_timeout); both GETs are retried on
+// another task (docs/labels.md, Upstream health). The goals of issue 11 (no
+// failed idempotent request, none slower than 2 s, ejected within 3 s of the
+// first failed dial) are timing figures and are logged; what is asserted is
+// what must hold however busy the machine: no request fails, and every
+// manager's edge ejects the worker's task passively, before Swarm's node-down
+// removes it from the table.
 func (s *split) testCut(t *testing.T) {
 	w := s.c.Workers()[0]
 	tasks := s.c.TasksByNode(t, s.c.WaitTasks(t, s.app, len(s.c.Nodes)))
 	workerIP := swarmtest.TaskIP(tasks[w][0], s.edgeNet.ID)
 	managers := s.c.Managers()
+	s.setLabels(t, s.app, map[string]string{"ingress.connect_timeout": "1s", "ingress.headers.X-Cut": "ready"})
+	for _, m := range managers {
+		s.waitHeader(t, m, s.appHost, "X-Cut", "ready", time.Minute)
+	}
 	l := startEdgeLoad(t, edgeURLs(managers), s.appHost)
 	l.waitOK(t, 50)
 	w.Cut(t)
 	cut := time.Now()
 	var wg sync.WaitGroup
+	ejected := make([]time.Duration, len(managers))
 	left := make([]time.Duration, len(managers))
 	for i, m := range managers {
-		wg.Go(func() { left[i] = s.waitUpstreamGone(t, m, workerIP, cut) })
+		wg.Go(func() {
+			ejected[i] = s.waitEjected(t, m, workerIP, cut)
+			left[i] = s.waitUpstreamGone(t, m, workerIP, cut)
+		})
 	}
 	wg.Wait()
 	l.waitOK(t, 50) // still answering after the worker left
 	r := l.finish()
-	t.Logf("worker cut off: %d requests through the 2 managers' edges, %d failed, slowest %v (client timeout %v); the worker's task left the rotation of each manager's edge %v after the cut",
-		r.total, len(r.failures), r.slowest.Round(time.Millisecond), loadTimeout, roundAll(left))
+	t.Logf("worker cut off: %d GETs through the 2 managers' edges, %d failed, slowest %v (goal: 0 failed, none over 2s); the worker's task ejected by each manager's edge %v after the cut (goal: within 3s of the first failed dial, which comes up to connect_timeout=1s after the cut), out of the table %v after the cut (Swarm marked the node down)",
+		r.total, len(r.failures), r.slowest.Round(time.Millisecond), roundAll(ejected), roundAll(left))
 	if len(r.failures) > 0 {
-		t.Logf("failures (passive ejection is not built yet; not asserted): %q", r.failures[:min(len(r.failures), 5)])
+		t.Errorf("%d of %d idempotent requests failed with the worker cut off: %q", len(r.failures), r.total, r.failures[:min(len(r.failures), 5)])
+	}
+	for i, m := range managers {
+		if ejected[i] > 0 && left[i] > 0 && ejected[i] >= left[i] {
+			t.Errorf("the edge on %s did not eject %s before the table dropped it (ejected %v, dropped %v after the cut): ejection was not passive", m.Name, workerIP, ejected[i], left[i])
+		}
 	}
 	for _, m := range managers {
 		if _, _, err := getEchoVia(&http.Client{Timeout: 10 * time.Second}, m.URL(edgeHTTP), s.appHost); err != nil {
@@ -798,6 +821,41 @@ func (s *split) testCut(t *testing.T) {
 		}
 	}
 	t.Logf("after Restore (node Ready): every edge answers from the three tasks %v, %v later", want, time.Since(restored).Round(time.Millisecond))
+}
+
+// waitEjected polls the edge's /api/routes until a route's upstream_health
+// shows upstream ip ejected (or in its trial after an ejection), and returns
+// the time since cut; 0 when it never was within 90 s (then an error).
+func (s *split) waitEjected(t *testing.T, n *clustertest.Node, ip string, cut time.Time) time.Duration {
+	client := &http.Client{Timeout: 5 * time.Second}
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		var v struct {
+			Routes []struct {
+				UpstreamHealth []struct {
+					Upstream string `json:"upstream"`
+					State    string `json:"state"`
+				} `json:"upstream_health"`
+			} `json:"routes"`
+		}
+		res, err := client.Get(n.URL(edgeAdmin) + "/api/routes")
+		if err == nil {
+			err = json.NewDecoder(res.Body).Decode(&v)
+			res.Body.Close()
+		}
+		if err == nil {
+			for _, r := range v.Routes {
+				for _, u := range r.UpstreamHealth {
+					if strings.HasPrefix(u.Upstream, ip+":") && (u.State == "ejected" || u.State == "trial") {
+						return time.Since(cut)
+					}
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("the edge on %s never showed %s ejected within 90s of the cut", n.Name, ip)
+	return 0
 }
 
 // waitUpstreamGone polls the edge's /api/routes until no route holds
