@@ -116,10 +116,10 @@ func kindOf(err error) string {
 		return kindDial
 	case errors.Is(err, context.Canceled):
 		return kindCanceled
+	case isBroken(err): // before Timeout: ETIMEDOUT is a dead peer, not a bound of ours
+		return kindBroken
 	case errors.As(err, &ne) && ne.Timeout():
 		return kindTimeout
-	case isBroken(err):
-		return kindBroken
 	}
 	return kindOther
 }

@@ -181,9 +181,13 @@ func isTimeout(err error) bool {
 }
 
 // isBroken reports a connection that failed after the request was written
-// and before a response arrived (the upstream died or closed on us).
+// and before a response arrived: the upstream died or closed on us, or the
+// kernel gave up on it (ETIMEDOUT: what it sent stayed unacknowledged past
+// TCP_USER_TIMEOUT, usertimeout_linux.go, or keep-alive probes went
+// unanswered; its node is cut off).
 func isBroken(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, syscall.ETIMEDOUT) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 

@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
@@ -181,5 +183,31 @@ func TestStaleConnectionResentOnce(t *testing.T) {
 			t.Fatalf("request %d (%s): %d with %d upstream connections, want %d with %d",
 				i, step.method, res.StatusCode, conns.Load(), step.code, step.conns)
 		}
+	}
+}
+
+// TestDeadPeerRetried: a connection the kernel gave up on (ETIMEDOUT, as
+// TCP_USER_TIMEOUT reports an upstream whose node was cut off) is a broken
+// connection, not a timeout of ours: an idempotent body-less request is
+// retried on another upstream, a POST is not, and an answer is 502, not 504.
+func TestDeadPeerRetried(t *testing.T) {
+	dead := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ETIMEDOUT)}
+	if k := kindOf(dead); k != kindBroken {
+		t.Errorf("kindOf(%v) = %q, want %q", dead, k, kindBroken)
+	}
+	if c := statusOf(kindOf(dead)); c != http.StatusBadGateway {
+		t.Errorf("status for %v = %d, want 502", dead, c)
+	}
+	get := httptest.NewRequest(http.MethodGet, "/", nil)
+	if !retryable(get, nil, dead) {
+		t.Errorf("GET on a dead peer is not retried")
+	}
+	post := httptest.NewRequest(http.MethodPost, "/", nil)
+	if retryable(post, nil, dead) {
+		t.Errorf("POST on a dead peer is retried; it may have reached the upstream")
+	}
+	// Our own bound stays a timeout.
+	if k := kindOf(os.ErrDeadlineExceeded); k != kindTimeout {
+		t.Errorf("kindOf(deadline exceeded) = %q, want %q", k, kindTimeout)
 	}
 }
