@@ -110,8 +110,10 @@ func TestSticky(t *testing.T) {
 	if len(set) != 1 || set[0].Name != "SESSION" || !set[0].HttpOnly || set[0].Path != "/" || set[0].SameSite != http.SameSiteLaxMode {
 		t.Fatalf("first response cookies = %+v", set)
 	}
+	// The proxy knows the upstreams by address only; the backends' names
+	// ("t1") are too short to look for in a random-looking value.
 	for a := range names {
-		if strings.Contains(set[0].Value, a.String()) || strings.Contains(set[0].Value, names[a]) {
+		if strings.Contains(set[0].Value, a.String()) {
 			t.Fatalf("the cookie %q reveals the upstream", set[0].Value)
 		}
 	}
