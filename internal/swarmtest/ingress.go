@@ -10,8 +10,9 @@ import (
 
 // IngressOptions configures Rig.Ingress.
 type IngressOptions struct {
-	Networks []Network // attached; the ingress reaches services on them (required)
-	Env      []string  // extra INGRESS_* settings, e.g. "INGRESS_LOG_LEVEL=debug"
+	Networks []Network                // attached; the ingress reaches services on them (required)
+	Env      []string                 // extra INGRESS_* settings, e.g. "INGRESS_LOG_LEVEL=debug"
+	Secrets  []*swarm.SecretReference // Swarm secrets mounted into the ingress's container
 }
 
 // Ingress is a running ingress service made from the image of ./Dockerfile.
@@ -47,9 +48,10 @@ func (r *Rig) Ingress(t testing.TB, opts IngressOptions) Ingress {
 		Annotations: swarm.Annotations{Name: r.Name("ingress")},
 		TaskTemplate: swarm.TaskSpec{
 			ContainerSpec: &swarm.ContainerSpec{
-				Image: r.IngressImage(t),
-				User:  fmt.Sprintf("65532:%d", sockGroup),
-				Env:   append([]string{"INGRESS_SHUTDOWN_GRACE=1s"}, opts.Env...),
+				Image:   r.IngressImage(t),
+				User:    fmt.Sprintf("65532:%d", sockGroup),
+				Env:     append([]string{"INGRESS_SHUTDOWN_GRACE=1s"}, opts.Env...),
+				Secrets: opts.Secrets,
 				Mounts: []mount.Mount{{
 					Type: mount.TypeBind, Source: "/var/run/docker.sock", Target: "/var/run/docker.sock", ReadOnly: true,
 				}},
