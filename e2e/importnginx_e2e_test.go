@@ -2,14 +2,17 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,42 +24,102 @@ import (
 	"github.com/swarm-ingress/swarm-ingress/pkg/nginximport"
 )
 
-// TestImportNginxE2E serves one configuration of the importer's corpus
-// (pkg/nginximport/testdata/headers-allow) twice: with the host's Nginx,
-// as a process on loopback, in front of a Swarm service's task published
-// on a host port (the "application on a loopback port" setup the importer
-// migrates from), and with the ingress, from the labels `import-nginx`
-// translates it to, deployed on that same service. The same requests to
-// both must get the same status, the same chosen response headers and the
-// same request at the backend (path, query, host).
+// TestImportNginxE2E serves configurations of the importer's corpus
+// (pkg/nginximport/testdata) twice: with the host's Nginx, as a process on
+// loopback, in front of a Swarm service's task published on a host port
+// (the "application on a loopback port" setup the importer migrates from),
+// and with the ingress, from the labels `import-nginx` translates them to,
+// deployed on that same service. The same requests to both must get the
+// same status, the same chosen response headers, the same redirect target
+// and the same request at the backend (path, query, host, headers).
 //
-// It uses only the labels the translation of that file emits (tls=off,
-// headers, max_body, allow, timeouts), plus upstream=tasks because this
-// machine has no IPVS. Run it alone: flock /work/wt/docker.lock.
+// Besides the translated labels it adds only upstream=tasks (this machine
+// has no IPVS). Nginx gets `port_in_redirect off`, as it would listen on 80
+// in production. Run it alone: flock /work/wt/docker.lock.
 func TestImportNginxE2E(t *testing.T) {
 	nginxBin, err := exec.LookPath("nginx")
 	if err != nil {
 		t.Skip("no nginx on this machine (apt-get install nginx-light)")
 	}
-	src, err := os.ReadFile(filepath.Join("..", "pkg", "nginximport", "testdata", "headers-allow", "nginx.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	rig := swarmtest.New(t)
 	network := rig.Network(t, "import-e2e")
 	ing := rig.Ingress(t, swarmtest.IngressOptions{Networks: []swarmtest.Network{network}})
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpLogs(t, rig, ing.ServiceID)
+		}
+	})
+	t.Run("headers-allow", func(t *testing.T) {
+		host := rig.Name("intranet") + ".test"
+		nginxBase := deployBoth(t, rig, network, ing, nginxBin, "headers-allow", map[string]string{"intranet.example.com": host}, host)
+		small, big := strings.Repeat("a", 100), strings.Repeat("b", 2000)
+		compare(t, nginxBase, ing.HTTP, true, []string{"X-Frame-Options", "X-Content-Type-Options"}, []request{
+			{"root", http.MethodGet, host, "/", ""},
+			{"path and query", http.MethodGet, host, "/docs/a%20b/c?x=1&y=two", ""},
+			{"backend 404", http.MethodGet, host, "/status/404", ""},
+			{"backend 503", http.MethodGet, host, "/status/503", ""},
+			{"internal from outside the allow list", http.MethodGet, host, "/internal/report", ""},
+			{"small body", http.MethodPost, host, "/upload", small},
+			{"body over client_max_body_size", http.MethodPost, host, "/upload", big},
+		})
+		// A documented difference (docs/labels.md "Paths"): Nginx passes the
+		// path as the client wrote it when proxy_pass has no URI, the
+		// ingress sends its canonical form. The backend (Go's ServeMux)
+		// redirects the first to the clean path and serves the second.
+		viaNginx := send(t, nginxBase, host, http.MethodGet, "/docs/../guide/./x", "")
+		viaIngress := send(t, ing.HTTP, host, http.MethodGet, "/docs/../guide/./x", "")
+		if viaNginx.status/100 != 3 || viaNginx.header.Get("Location") != "/guide/x" {
+			t.Errorf("dot segments through nginx: %d Location %q, want the backend's redirect to /guide/x", viaNginx.status, viaNginx.header.Get("Location"))
+		}
+		if viaIngress.echo == nil || viaIngress.echo.Path != "/guide/x" {
+			t.Errorf("dot segments through the ingress: %d %+v, want the backend to serve /guide/x", viaIngress.status, viaIngress.echo)
+		}
+	})
 
-	host := rig.Name("intranet") + ".test"
+	t.Run("shop-redirects", func(t *testing.T) {
+		apex := rig.Name("shop") + ".test"
+		www := "www." + apex
+		blog := rig.Name("blog") + ".test"
+		nginxBase := deployBoth(t, rig, network, ing, nginxBin, "shop-redirects",
+			map[string]string{"www.shop.example.com": www, "shop.example.com": apex, "blog.example.com": blog}, apex)
+		compare(t, nginxBase, ing.HTTP, false, []string{"Location"}, []request{
+			{"apex", http.MethodGet, apex, "/cart?id=3", ""},
+			{"www to the apex", http.MethodGet, www, "/cart?id=3", ""},
+			{"www root", http.MethodGet, www, "/", ""},
+			{"server-level rewrite", http.MethodGet, apex, "/feed", ""},
+			{"permanent rewrite", http.MethodGet, apex, "/catalogue/shoes/red?size=9", ""},
+			{"redirect rewrite", http.MethodGet, apex, "/sale/winter", ""},
+			{"return to another host", http.MethodGet, apex, "/blog/2024/hello?ref=x", ""},
+			{"proxy_pass with a URI", http.MethodGet, apex, "/api/items?page=2", ""},
+			{"post through", http.MethodPost, apex, "/checkout", "order=1"},
+		})
+	})
+}
+
+// deployBoth adapts a corpus configuration to this test (its names to
+// unique hosts, its loopback upstream to a free port, its listen to
+// loopback), translates it, deploys the backend service with the
+// translated labels, starts Nginx on it, waits until both answer for
+// probeHost and returns Nginx's base URL.
+func deployBoth(t *testing.T, rig *swarmtest.Rig, network swarmtest.Network, ing swarmtest.Ingress, nginxBin, corpus string, hosts map[string]string, probeHost string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("..", "pkg", "nginximport", "testdata", corpus, "nginx.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	appPort := swarmtest.FreePort(t)
 	nginxPort := swarmtest.FreePort(t)
 	for nginxPort == appPort {
 		nginxPort = swarmtest.FreePort(t)
 	}
-	conf := strings.NewReplacer(
+	pairs := []string{
 		"127.0.0.1:8080", fmt.Sprintf("127.0.0.1:%d", appPort),
 		"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", nginxPort),
-		"intranet.example.com", host,
-	).Replace(string(src))
+	}
+	for _, from := range sortedByLength(hosts) { // www.x before x
+		pairs = append(pairs, from, hosts[from])
+	}
+	conf := strings.NewReplacer(pairs...).Replace(string(src))
 
 	// The translation, as `ingress import-nginx` prints it.
 	ds, err := nginxconf.ParseBytes("nginx.conf", []byte(conf))
@@ -86,69 +149,87 @@ func TestImportNginxE2E(t *testing.T) {
 			PublishedPort: uint32(appPort), PublishMode: swarm.PortConfigPublishModeHost,
 		}}},
 	})
-	t.Cleanup(func() {
-		if t.Failed() {
-			dumpLogs(t, rig, ing.ServiceID)
-		}
-	})
 	rig.WaitTasks(t, svc, 1)
-
 	nginxBase := startNginx(t, nginxBin, conf, nginxPort)
-	swarmtest.WaitHTTPHost(t, nginxBase+"/", host, http.StatusOK)
-	swarmtest.WaitHTTPHost(t, ing.HTTP+"/", host, http.StatusOK)
+	swarmtest.WaitHTTPHost(t, nginxBase+"/", probeHost, http.StatusOK)
+	swarmtest.WaitHTTPHost(t, ing.HTTP+"/", probeHost, http.StatusOK)
+	return nginxBase
+}
 
-	small, big := strings.Repeat("a", 100), strings.Repeat("b", 2000)
-	cases := []struct {
-		name, method, path, body string
-	}{
-		{"root", http.MethodGet, "/", ""},
-		{"path and query", http.MethodGet, "/docs/a%20b/c?x=1&y=two", ""},
-		{"backend 404", http.MethodGet, "/status/404", ""},
-		{"backend 503", http.MethodGet, "/status/503", ""},
-		{"internal from outside the allow list", http.MethodGet, "/internal/report", ""},
-		{"small body", http.MethodPost, "/upload", small},
-		{"body over client_max_body_size", http.MethodPost, "/upload", big},
+func sortedByLength(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
 	}
-	// A documented difference (docs/labels.md "Paths"): Nginx passes the
-	// path as the client wrote it when proxy_pass has no URI, the ingress
-	// sends its canonical form. The backend (Go's ServeMux) redirects the
-	// first to the clean path and serves the second.
-	t.Run("dot segments differ as documented", func(t *testing.T) {
-		c := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		viaNginx := send(t, c, nginxBase, host, http.MethodGet, "/docs/../guide/./x", "")
-		viaIngress := send(t, c, ing.HTTP, host, http.MethodGet, "/docs/../guide/./x", "")
-		if viaNginx.status/100 != 3 || viaNginx.header.Get("Location") != "/guide/x" {
-			t.Errorf("through nginx: %d Location %q, want the backend's redirect to /guide/x", viaNginx.status, viaNginx.header.Get("Location"))
-		}
-		if viaIngress.echo == nil || viaIngress.echo.Path != "/guide/x" {
-			t.Errorf("through the ingress: %d %+v, want the backend to serve /guide/x", viaIngress.status, viaIngress.echo)
-		}
-	})
-	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	for _, c := range cases {
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(len(b), len(a)), cmp.Compare(a, b)) })
+	return keys
+}
+
+// compare sends each request to Nginx and to the ingress and compares the
+// answers: status, the headers named, and what the backend saw.
+//
+// sameHost: the configuration sets proxy_set_header Host $host, so both
+// forward the client's Host. Without it Nginx sends its upstream's address
+// ($proxy_host) and the ingress still the client's Host, a difference the
+// importer lists; then the test checks exactly that.
+func compare(t *testing.T, nginxBase, ingressBase string, sameHost bool, headers []string, reqs []request) {
+	t.Helper()
+	for _, c := range reqs {
 		t.Run(c.name, func(t *testing.T) {
-			want := send(t, client, nginxBase, host, c.method, c.path, c.body)
-			got := send(t, client, ing.HTTP, host, c.method, c.path, c.body)
-			t.Logf("nginx %d, ingress %d", want.status, got.status)
+			want := send(t, nginxBase, c.host, c.method, c.path, c.body)
+			got := send(t, ingressBase, c.host, c.method, c.path, c.body)
+			t.Logf("nginx %d %q, ingress %d %q", want.status, want.header.Get("Location"), got.status, got.header.Get("Location"))
 			if got.status != want.status {
 				t.Errorf("status: ingress %d, nginx %d", got.status, want.status)
 			}
-			for _, h := range []string{"X-Frame-Options", "X-Content-Type-Options", "Location"} {
-				if got.header.Get(h) != want.header.Get(h) {
-					t.Errorf("%s: ingress %q, nginx %q", h, got.header.Get(h), want.header.Get(h))
+			for _, h := range headers {
+				g, w := got.header.Get(h), want.header.Get(h)
+				if h == "Location" {
+					g, w = absolute(c.host, c.path, g), absolute(c.host, c.path, w)
+				}
+				if g != w {
+					t.Errorf("%s: ingress %q, nginx %q", h, g, w)
 				}
 			}
 			if want.echo != nil || got.echo != nil {
 				if want.echo == nil || got.echo == nil {
 					t.Fatalf("the backend answered only one of them: nginx %v, ingress %v", want.echo, got.echo)
 				}
-				if got.echo.Path != want.echo.Path || got.echo.RawQuery != want.echo.RawQuery || got.echo.Host != want.echo.Host || got.echo.BodyBytes != want.echo.BodyBytes {
-					t.Errorf("the backend saw: through the ingress %s %q host %s body %d; through nginx %s %q host %s body %d",
-						got.echo.Path, got.echo.RawQuery, got.echo.Host, got.echo.BodyBytes, want.echo.Path, want.echo.RawQuery, want.echo.Host, want.echo.BodyBytes)
+				g, w := got.echo, want.echo
+				if g.Method != w.Method || g.Path != w.Path || g.RawQuery != w.RawQuery || g.BodyBytes != w.BodyBytes || g.header("X-Site") != w.header("X-Site") {
+					t.Errorf("the backend saw: through the ingress %+v; through nginx %+v", *g, *w)
+				}
+				if sameHost && g.Host != w.Host {
+					t.Errorf("Host at the backend: through the ingress %q, through nginx %q", g.Host, w.Host)
+				}
+				if !sameHost && (g.Host != c.host || !strings.HasPrefix(w.Host, "127.0.0.1:")) {
+					t.Errorf("Host at the backend: through the ingress %q, want the client's %q; through nginx %q, want its upstream's address", g.Host, c.host, w.Host)
 				}
 			}
 		})
 	}
+}
+
+// absolute resolves a Location against the request's URL (Nginx writes
+// absolute redirects, a backend may write relative ones).
+func absolute(host, path, loc string) string {
+	if loc == "" {
+		return ""
+	}
+	base, err := url.Parse("http://" + host + path)
+	if err != nil {
+		return loc
+	}
+	u, err := base.Parse(loc)
+	if err != nil {
+		return loc
+	}
+	return u.String()
+}
+
+// request is one request of a comparison.
+type request struct {
+	name, method, host, path, body string
 }
 
 type answer struct {
@@ -158,14 +239,21 @@ type answer struct {
 }
 
 type echoBody struct {
-	Path      string `json:"path"`
-	RawQuery  string `json:"raw_query"`
-	Host      string `json:"host"`
-	BodyBytes int64  `json:"body_bytes"`
+	Method    string              `json:"method"`
+	Path      string              `json:"path"`
+	RawQuery  string              `json:"raw_query"`
+	Host      string              `json:"host"`
+	BodyBytes int64               `json:"body_bytes"`
+	Headers   map[string][]string `json:"headers"`
 }
 
-func send(t *testing.T, client *http.Client, base, host, method, path, body string) answer {
+func (e *echoBody) header(name string) string { return http.Header(e.Headers).Get(name) }
+
+var noFollow = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+func send(t *testing.T, base, host, method, path, body string) answer {
 	t.Helper()
+	client := noFollow
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -205,6 +293,7 @@ worker_processes 1;
 events { worker_connections 64; }
 http {
     access_log off;
+    port_in_redirect off;
     client_body_temp_path %[1]s/body;
     proxy_temp_path %[1]s/proxy;
     fastcgi_temp_path %[1]s/fastcgi;
@@ -240,7 +329,7 @@ http {
 			t.Fatalf("nginx exited: %s", stderr.String())
 		case <-time.After(100 * time.Millisecond):
 		}
-		if res, err := http.Get(base + "/"); err == nil {
+		if res, err := noFollow.Get(base + "/"); err == nil { // any answer: the first server may redirect
 			res.Body.Close()
 			return base
 		}
