@@ -172,7 +172,7 @@ func TestSuccessResetsFailures(t *testing.T) {
 // again while ejected.
 func TestEjectOnConnectRefused(t *testing.T) {
 	good := newFlaky(t)
-	dead := deadAddr(t)
+	dead := refusedAddr(t)
 	f, _ := healthFixture(t, testRoute("app.test", dead, good.addr))
 	for range 40 {
 		if code := f.get(t, "app.test"); code != http.StatusOK {
@@ -367,7 +367,7 @@ func TestNeverEjectLast(t *testing.T) {
 // connect error still does.
 func TestEjectAfterZero(t *testing.T) {
 	bad, good := newFlaky(t), newFlaky(t)
-	dead := deadAddr(t)
+	dead := refusedAddr(t)
 	rt := testRoute("app.test", bad.addr, good.addr, dead)
 	rt.EjectAfter = -1 // the label's 0
 	f, _ := healthFixture(t, rt)
