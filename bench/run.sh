@@ -81,6 +81,12 @@ trap cleanup EXIT
 trap 'echo "bench: interrupted"; exit 130' INT TERM
 
 declare -A FIRST
+# peer_version PEER BIN VERSION: for the header.
+peer_version() {
+	if [[ " $PEERS " != *" $1 "* ]]; then echo "not in BENCH_PEERS"
+	elif [[ -n $2 ]]; then echo "$3"
+	else echo unavailable; fi
+}
 has_line() { [[ " $LINES " == *" $1 "* ]]; }
 
 # ---- results -----------------------------------------------------------------
@@ -229,8 +235,7 @@ check_ports
 
 note "pinning: $PINNING; GOMAXPROCS=$PROXY_PROCS for the Go proxies, worker_processes $PROXY_PROCS for nginx (equal cores)"
 note "ingress ${INGRESS_REV:-unavailable}; $(go version | cut -d' ' -f3); $(nginx -v 2>&1 | cut -d' ' -f3)" \
-	"; caddy $([[ -n $CADDY ]] && echo "$CADDY_VERSION" || echo unavailable)" \
-	"; traefik $([[ -n $TRAEFIK ]] && echo "$TRAEFIK_VERSION" || echo unavailable)"
+	"; caddy $(peer_version caddy "$CADDY" "$CADDY_VERSION"); traefik $(peer_version traefik "$TRAEFIK" "$TRAEFIK_VERSION")"
 note "$(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2); $(h2load --version 2>&1 | head -1); $(openssl version | cut -d' ' -f1-2)"
 
 start backend "${PIN_LOAD[@]}" "$BIN/backend" -addr "127.0.0.1:$P_BACKEND"
@@ -419,7 +424,7 @@ T_END=$(date +%s)
 	echo "(errors, all peers and rounds: http $(errors_of http), https $(errors_of https), tls $(errors_of tls)," \
 		"h2 $(errors_of h2), gzip $(errors_of gzip), sse $(errors_of sse)/$(errors_of sse_big), idle $(errors_of idle))"
 	if has_line gzip; then
-		echo "gzip: nginx gzip_comp_level 1 (its default); Caddy and Traefik at their default levels; ingress compress=gzip" \
+		echo "gzip: nginx gzip_comp_level 1 (its default); Caddy and Traefik at their default levels; ingress compress=gzip (its level)" \
 			"$([[ " ${GZIP_PEERS[*]} " == *" ingress "* ]] || echo "- ingress skipped: this build does not compress (see the log)")"
 	fi
 	if has_line eject; then
