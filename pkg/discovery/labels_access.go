@@ -65,13 +65,15 @@ func applyAccessLabel(r *route.Route, key, v string) (bool, error) {
 }
 
 // checkAccess checks the access keys that only make sense together. It
-// returns the key at fault.
+// returns the key that is missing: the error is the route's own (a
+// top-level default it inherits may be fine for another route that sets
+// the missing key).
 func checkAccess(r *route.Route) (string, error) {
 	if r.Limit.Burst > 0 && r.Limit.Rate.N == 0 {
-		return "limit.burst", errors.New("a burst needs a rate: set limit.rate too (e.g. 10r/s)")
+		return "limit.rate", errors.New("not set, but limit.burst is: a burst needs a rate (e.g. 10r/s)")
 	}
 	if len(r.ForwardAuth.Headers) > 0 && r.ForwardAuth.URL == "" {
-		return "auth.forward.headers", errors.New("copies headers of the forward auth response: set auth.forward too")
+		return "auth.forward", errors.New("not set, but auth.forward.headers is: set the auth service's URL")
 	}
 	return "", nil
 }
