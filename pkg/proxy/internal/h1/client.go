@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -235,8 +236,11 @@ func (t *Transport) readResponse(ctx context.Context, c *conn, req *http.Request
 	for {
 		res, err := http.ReadResponse(c.br, req)
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			// Only our read deadline is the header timeout. Other errors
+			// whose Timeout is true, such as ETIMEDOUT from TCP_USER_TIMEOUT
+			// (the upstream's node is gone), are a broken connection, which
+			// the caller may retry elsewhere.
+			if errors.Is(err, os.ErrDeadlineExceeded) {
 				return nil, ErrHeaderTimeout
 			}
 			return nil, err

@@ -7,8 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -137,4 +139,49 @@ func TestCloseStopsSweeper(t *testing.T) {
 func sweeping() bool {
 	buf := make([]byte, 1<<20)
 	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "h1.(*Transport).sweep(")
+}
+
+// deadPeer is a connection whose reads fail as the kernel fails them once
+// data sent to a vanished peer stayed unacknowledged past TCP_USER_TIMEOUT.
+type deadPeer struct{ net.Conn }
+
+func (deadPeer) Read([]byte) (int, error) {
+	return 0, &net.OpError{Op: "read", Net: "tcp4", Err: os.NewSyscallError("read", syscall.ETIMEDOUT)}
+}
+
+// TestDeadPeerIsNotHeaderTimeout: ETIMEDOUT while awaiting the response is
+// returned as it is (the caller sees a broken connection it may retry
+// elsewhere), not as ErrHeaderTimeout, although its Timeout() is true.
+func TestDeadPeerIsNotHeaderTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
+	var d net.Dialer
+	tr := New(Config{
+		Dial: func(ctx context.Context, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, "tcp4", addr)
+			if err != nil {
+				return nil, err
+			}
+			return deadPeer{c}, nil
+		},
+		HeaderTimeout: waitLimit, ConnectTimeout: waitLimit, MaxResponseHead: 1 << 20,
+		MaxIdlePerHost: 4, IdleTimeout: time.Minute,
+	})
+	defer tr.Close()
+	_, err = get(t, tr, ln.Addr().String())
+	if err == nil || errors.Is(err, ErrHeaderTimeout) || !errors.Is(err, syscall.ETIMEDOUT) {
+		t.Fatalf("RoundTrip on a dead peer: %v; want the ETIMEDOUT error, not ErrHeaderTimeout", err)
+	}
 }
