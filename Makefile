@@ -11,7 +11,7 @@
 #                   saturated machine. 6 to 7 minutes on 2 cores shared with other work.
 SHELL := /bin/bash
 GO ?= go
-TEST_TIMEOUT ?= 8m
+TEST_TIMEOUT ?= 15m
 CLUSTER_TIMEOUT ?= 20m
 # -count=1: integration results depend on the engine, not only on the sources, so
 # they must not come from the test cache. Override with TESTFLAGS= for a quick loop.
