@@ -8,11 +8,15 @@
 //	go tool pprof http://127.0.0.1:18409/debug/pprof/heap
 //	curl http://127.0.0.1:18409/debug/memstats
 //
+// With -cert and -key it serves HTTPS instead (HTTP/2 by ALPN), to profile
+// the TLS and HTTP/2 lines.
+//
 // It leaves out discovery, certificates and the admin listener.
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -47,6 +51,8 @@ func run() error {
 	upstream := flag.String("upstream", "127.0.0.1:18401", "upstream IPv4:port")
 	host := flag.String("host", "bench.local", "route host")
 	logPath := flag.String("log", "", "access log file (empty: discard, like INGRESS_LOG_LEVEL=warn)")
+	certFile := flag.String("cert", "", "with -key: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with this PEM certificate")
+	keyFile := flag.String("key", "", "PEM key of -cert")
 	flag.Parse()
 
 	up, err := netip.ParseAddrPort(*upstream)
@@ -86,13 +92,27 @@ func run() error {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/memstats", memStats)
-	srv := proxy.NewServer(*addr, h, nil, log)
+	var tlsConfig *tls.Config
+	if *certFile != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			return fmt.Errorf("load -cert/-key: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	srv := proxy.NewServer(*addr, h, tlsConfig, log)
 	psrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if tlsConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
 	go func() { errc <- psrv.Serve(pln) }()
 	select {
 	case err := <-errc:
