@@ -61,7 +61,9 @@ images:
 	bash scripts/go-image.sh ./internal/testbackend swarm-ingress-testbackend
 	bash scripts/ingress-image.sh
 
-# Proxy against nginx and Caddy (bench/run.sh), then discovery: propagation
+# Proxy against nginx, Caddy and Traefik at equal cores (bench/run.sh, about
+# 21 minutes; BENCH_QUICK=1 for a 4-minute smoke run; see bench/README.md),
+# then discovery: propagation
 # from ServiceCreate to the published table (20 services), first answer
 # through the ingress image (10 tasks-mode services) and building a table
 # from 5,000 services. Figures are printed; nothing is asserted.
