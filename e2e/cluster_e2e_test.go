@@ -1188,11 +1188,13 @@ type hostnameWatch struct {
 // watchHostnames GETs host through every node's edge in a loop until the
 // test ends, recording when each task first answered there.
 func watchHostnames(t *testing.T, nodes []*clustertest.Node, host string) *hostnameWatch {
-	w := &hostnameWatch{}
+	w := &hostnameWatch{first: make([]map[string]time.Time, len(nodes))}
+	for i := range nodes {
+		w.first[i] = map[string]time.Time{} // before the goroutines read w.first
+	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for i, n := range nodes {
-		w.first = append(w.first, map[string]time.Time{})
 		wg.Go(func() {
 			client := &http.Client{Timeout: 5 * time.Second}
 			for {
