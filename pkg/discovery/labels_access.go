@@ -4,15 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"net/textproto"
 	"net/url"
 	"path"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/net/http/httpguts"
 
 	"github.com/swarm-ingress/swarm-ingress/pkg/route"
 )
@@ -48,7 +45,7 @@ func applyAccessLabel(r *route.Route, key, v string) (bool, error) {
 	case "auth.forward":
 		r.ForwardAuth.URL, err = parseHTTPURL(v)
 	case "auth.forward.headers":
-		r.ForwardAuth.Headers, err = parseHeaderNames(v)
+		r.ForwardAuth.Headers, err = authHeaders.parse(v)
 	case "maintenance":
 		r.Maintenance, err = parseBool(v)
 	default:
@@ -138,29 +135,13 @@ func parseHTTPURL(v string) (string, error) {
 	return u.String(), nil
 }
 
-// parseHeaderNames parses a comma list of header names: canonical, sorted,
-// duplicates dropped.
-func parseHeaderNames(v string) ([]string, error) {
-	var names []string
-	for item := range strings.SplitSeq(v, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		if !httpguts.ValidHeaderFieldName(item) {
-			return nil, fmt.Errorf("%q is not a valid header name", item)
-		}
-		name := textproto.CanonicalMIMEHeaderKey(item)
-		if slices.Contains(hopHeaders, name) || name == "Host" || isForwardingName(name) {
-			return nil, fmt.Errorf("header %s cannot be copied from the auth response", name)
-		}
-		names = append(names, name)
-	}
-	if len(names) == 0 {
-		return nil, errors.New("no header given: list header names, e.g. X-Auth-Request-User,X-Auth-Request-Email")
-	}
-	slices.Sort(names)
-	return slices.Compact(names), nil
+// authHeaders is auth.forward.headers: headers copied from the auth
+// service's answer to the upstream request. Host and the forwarding headers
+// stay the ingress's own.
+var authHeaders = headerList{
+	use:     "copied from the auth response",
+	example: "X-Auth-Request-User,X-Auth-Request-Email",
+	refuse:  func(name string) bool { return name == "Host" || isForwardingName(name) },
 }
 
 // isForwardingName reports the headers by which the ingress tells the

@@ -64,9 +64,9 @@ func applyRewriteLabel(s *Spec, key, v string) (handled bool, err error) {
 	case "rewrite":
 		err = addRewrite(s, 0, v)
 	case "request_headers_remove":
-		r.RequestHeadersRemove, err = parseHeaderList(v, "Host")
+		r.RequestHeadersRemove, err = requestHeadersRemove.parse(v)
 	case "response_headers_remove":
-		r.ResponseHeadersRemove, err = parseHeaderList(v)
+		r.ResponseHeadersRemove, err = responseHeadersRemove.parse(v)
 	case "compress":
 		r.Compress.Encodings, err = parseCompress(v)
 	case "compress.types":
@@ -230,10 +230,16 @@ func parseRequestHeader(name, value string, set bool) (route.Header, error) {
 	return route.Header{Name: name, Value: value}, nil
 }
 
-// parseHeaderList parses a comma list of header names: canonical, sorted,
-// without duplicates. The connection's own headers, and forbidden, may not
-// be listed.
-func parseHeaderList(v string, forbidden ...string) ([]string, error) {
+// headerList is a label holding a comma list of header names. parse
+// returns them canonical, sorted and without duplicates; the connection's
+// own (hop-by-hop) headers and those refuse names are errors.
+type headerList struct {
+	use     string // what the route does with them, for errors: "removed by a route"
+	example string // a valid value, for the error on an empty list
+	refuse  func(name string) bool
+}
+
+func (l headerList) parse(v string) ([]string, error) {
 	var names []string
 	for item := range strings.SplitSeq(v, ",") {
 		item = strings.TrimSpace(item)
@@ -244,17 +250,24 @@ func parseHeaderList(v string, forbidden ...string) ([]string, error) {
 			return nil, fmt.Errorf("%q is not a valid header name", item)
 		}
 		name := textproto.CanonicalMIMEHeaderKey(item)
-		if slices.Contains(hopHeaders, name) || slices.Contains(forbidden, name) {
-			return nil, fmt.Errorf("header %s cannot be removed by a route", name)
+		if slices.Contains(hopHeaders, name) || l.refuse != nil && l.refuse(name) {
+			return nil, fmt.Errorf("header %s cannot be %s", name, l.use)
 		}
 		names = append(names, name)
 	}
 	if len(names) == 0 {
-		return nil, errors.New("no header given: list header names, e.g. Server,X-Powered-By")
+		return nil, fmt.Errorf("no header given: list header names, e.g. %s", l.example)
 	}
 	slices.Sort(names)
 	return slices.Compact(names), nil
 }
+
+// The header lists of request_headers_remove (Host is the route's own) and
+// response_headers_remove.
+var (
+	requestHeadersRemove  = headerList{use: "removed by a route", example: "Server,X-Powered-By", refuse: func(name string) bool { return name == "Host" }}
+	responseHeadersRemove = headerList{use: "removed by a route", example: "Server,X-Powered-By"}
+)
 
 // parseCompress parses compress: true, false, gzip, zstd or both (in any
 // order). The result is in the order of preference: zstd first.
