@@ -14,6 +14,28 @@ import (
 	"github.com/swarm-ingress/swarm-ingress/pkg/route"
 )
 
+// readTable reads the route table once, from Docker and the routes file,
+// with the settings in values, as `ingress check` and `ingress explain` do.
+func readTable(ctx context.Context, values map[string]string, stderr io.Writer) (*route.Table, error) {
+	cfg, err := parseConfig(values, roleCheck)
+	if err != nil {
+		return nil, err
+	}
+	docker, err := discovery.NewClient()
+	if err != nil {
+		return nil, fmt.Errorf("docker client (check DOCKER_HOST): %w", err)
+	}
+	defer docker.Close()
+	return discovery.Check(ctx, discovery.Config{
+		Docker:         docker,
+		LabelPrefix:    cfg.LabelPrefix,
+		Networks:       cfg.Networks,
+		NetworkSetting: "INGRESS_NETWORK",
+		RoutesFile:     cfg.RoutesFile,
+		Logger:         newLogger(cfg, stderr),
+	})
+}
+
 // runCheck prints the route table and every error, changing nothing, and
 // fails when there is any error.
 func runCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -27,23 +49,7 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 	if len(rest) > 0 {
 		return fmt.Errorf("unexpected arguments %q", rest)
 	}
-	cfg, err := parseConfig(values, roleCheck)
-	if err != nil {
-		return err
-	}
-	docker, err := discovery.NewClient()
-	if err != nil {
-		return fmt.Errorf("docker client (check DOCKER_HOST): %w", err)
-	}
-	defer docker.Close()
-	table, err := discovery.Check(ctx, discovery.Config{
-		Docker:         docker,
-		LabelPrefix:    cfg.LabelPrefix,
-		Networks:       cfg.Networks,
-		NetworkSetting: "INGRESS_NETWORK",
-		RoutesFile:     cfg.RoutesFile,
-		Logger:         newLogger(cfg, stderr),
-	})
+	table, err := readTable(ctx, values, stderr)
 	if err != nil {
 		return err
 	}

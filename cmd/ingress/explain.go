@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/swarm-ingress/swarm-ingress/pkg/discovery"
 	"github.com/swarm-ingress/swarm-ingress/pkg/proxy"
 )
 
@@ -36,22 +35,7 @@ func runExplain(ctx context.Context, args []string, getenv func(string) string, 
 	if len(urls) == 0 {
 		return errors.New("explain: give one or more URLs, e.g. ingress explain https://app.example.com/api/x")
 	}
-	cfg, err := parseConfig(values, roleCheck)
-	if err != nil {
-		return err
-	}
-	docker, err := discovery.NewClient()
-	if err != nil {
-		return fmt.Errorf("docker client (check DOCKER_HOST): %w", err)
-	}
-	defer docker.Close()
-	table, err := discovery.Check(ctx, discovery.Config{
-		Docker:      docker,
-		LabelPrefix: cfg.LabelPrefix,
-		Networks:    cfg.Networks,
-		RoutesFile:  cfg.RoutesFile,
-		Logger:      newLogger(cfg, stderr),
-	})
+	table, err := readTable(ctx, values, stderr)
 	if err != nil {
 		return err
 	}
