@@ -5,10 +5,13 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/swarm-ingress/swarm-ingress/pkg/discovery"
 )
 
-// Prefix is the label prefix written (the default of INGRESS_LABEL_PREFIX).
-const Prefix = "ingress."
+// Prefix is the label prefix written: the default one, which discovery
+// reads (docs/labels.md).
+const Prefix = discovery.DefaultLabelPrefix
 
 // routeNames names the routes of a service: none for a single route (the
 // top-level keys), else from their paths ("root" for /), with the first
