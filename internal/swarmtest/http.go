@@ -24,7 +24,14 @@ func WaitHTTP(t testing.TB, url string, want int) []byte {
 // reaching a route through the ingress.
 func WaitHTTPHost(t testing.TB, url, host string, want int) []byte {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitHTTPTimeout)
+	return WaitHTTPWithin(t, url, host, want, waitHTTPTimeout)
+}
+
+// WaitHTTPWithin is WaitHTTPHost with another bound than 30s, for a path
+// known to come back slowly (an overlay after a network partition).
+func WaitHTTPWithin(t testing.TB, url, host string, want int, bound time.Duration) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
 	client := &http.Client{Timeout: 5 * time.Second}
 	ticker := time.NewTicker(200 * time.Millisecond)
@@ -51,7 +58,7 @@ func WaitHTTPHost(t testing.TB, url, host string, want int) []byte {
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("swarmtest: GET %s (Host %q): no %d within %v; last: %s", url, host, want, waitHTTPTimeout, last)
+			t.Fatalf("swarmtest: GET %s (Host %q): no %d within %v; last: %s", url, host, want, bound, last)
 		case <-ticker.C:
 		}
 	}
