@@ -109,6 +109,13 @@ type mixedLoad struct {
 
 func startMixedLoad(t *testing.T, base, host string) *mixedLoad {
 	t.Helper()
+	return startMixedLoadAt(t, base, host, "/")
+}
+
+// startMixedLoadAt sends deployRate requests a second to base+path, GET and
+// POST in turn, until finish.
+func startMixedLoadAt(t *testing.T, base, host, path string) *mixedLoad {
+	t.Helper()
 	l := &mixedLoad{stop: make(chan struct{}), started: time.Now()}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	l.wg.Go(func() {
@@ -124,7 +131,7 @@ func startMixedLoad(t *testing.T, base, host string) *mixedLoad {
 			l.sent++
 			l.mu.Unlock()
 			post := i%2 == 1
-			l.wg.Go(func() { l.record(one(client, base, host, post)) })
+			l.wg.Go(func() { l.record(oneAt(client, base+path, host, post)) })
 		}
 	})
 	t.Cleanup(func() { l.finish() })
@@ -132,11 +139,17 @@ func startMixedLoad(t *testing.T, base, host string) *mixedLoad {
 }
 
 func one(client *http.Client, base, host string, post bool) error {
+	return oneAt(client, base+"/", host, post)
+}
+
+// oneAt sends one GET, or a POST with a small JSON body, to url and
+// reports any error or a status other than 200.
+func oneAt(client *http.Client, url, host string, post bool) error {
 	method, body := http.MethodGet, io.Reader(nil)
 	if post {
 		method, body = http.MethodPost, strings.NewReader(`{"order":1}`)
 	}
-	req, err := http.NewRequest(method, base+"/", body)
+	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		return err
 	}

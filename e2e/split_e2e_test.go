@@ -200,31 +200,6 @@ func badGateways(t *testing.T, rig *swarmtest.Rig, id, host string) []string {
 	return bad
 }
 
-// startMixedLoadAt is startMixedLoad (deploy_e2e_test.go) on path.
-func startMixedLoadAt(t *testing.T, base, host, path string) *mixedLoad {
-	t.Helper()
-	l := &mixedLoad{stop: make(chan struct{}), started: time.Now()}
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	l.wg.Go(func() {
-		tick := time.NewTicker(time.Second / deployRate)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-l.stop:
-				return
-			case <-tick.C:
-			}
-			l.mu.Lock()
-			l.sent++
-			l.mu.Unlock()
-			post := i%2 == 1
-			l.wg.Go(func() { l.record(oneAt(client, base+path, host, post)) })
-		}
-	})
-	t.Cleanup(func() { l.finish() })
-	return l
-}
-
 // client sends GETs with the sticky cookie it was given last.
 type client struct {
 	t          *testing.T
@@ -289,29 +264,4 @@ func (c *client) waitSeen(names ...string) {
 			return
 		}
 	}
-}
-
-// oneAt is one (deploy_e2e_test.go) on a full URL.
-func oneAt(client *http.Client, url, host string, post bool) error {
-	method, body := http.MethodGet, io.Reader(nil)
-	if post {
-		method, body = http.MethodPost, strings.NewReader(`{"order":1}`)
-	}
-	req, err := http.NewRequest(method, url, body)
-	if err != nil {
-		return err
-	}
-	req.Host = host
-	res, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s: %w", method, err)
-	}
-	defer res.Body.Close()
-	if _, err := io.Copy(io.Discard, res.Body); err != nil {
-		return fmt.Errorf("%s: body: %w", method, err)
-	}
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: status %s", method, res.Status)
-	}
-	return nil
 }
