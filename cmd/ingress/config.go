@@ -30,6 +30,7 @@ type Config struct {
 	ACMEEmail      string
 	ACMECA         string
 	ACMECARoots    string
+	ACMEChallenge  string // "", certs.ChallengeHTTP01 or certs.ChallengeTLSALPN01
 	DataDir        string
 	CertsDir       string
 	Cache          string // "dir" or "swarm"
@@ -59,6 +60,7 @@ var settings = []setting{
 	{"INGRESS_ACME_EMAIL", "", "ACME account contact"},
 	{"INGRESS_ACME_CA", certs.DefaultCA, "ACME directory URL"},
 	{"INGRESS_ACME_CA_ROOTS", "", "PEM file of roots to trust for the ACME server"},
+	{"INGRESS_ACME_CHALLENGE", "", "the one ACME challenge type used: http-01 or tls-alpn-01 (default both: tls-alpn-01, then http-01 on a new order)"},
 	{"INGRESS_DATA_DIR", "/data", "ACME account, certificates, state"},
 	{"INGRESS_CERTS_DIR", "", "user-supplied <name>.crt + <name>.key pairs"},
 	{"INGRESS_CACHE", "dir", "ACME cache: dir (in INGRESS_DATA_DIR) or swarm (Swarm configs, encrypted)"},
@@ -128,21 +130,22 @@ func parseConfig(values map[string]string, r role) (Config, error) {
 		errs = append(errs, fmt.Errorf("%s=%q: %s", env, values[env], fmt.Sprintf(format, a...)))
 	}
 	c := Config{
-		HTTPAddr:     values["INGRESS_HTTP_ADDR"],
-		HTTPSAddr:    values["INGRESS_HTTPS_ADDR"],
-		AdminAddr:    values["INGRESS_ADMIN_ADDR"],
-		Networks:     splitList(values["INGRESS_NETWORK"]),
-		RoutesFile:   values["INGRESS_ROUTES_FILE"],
-		LabelPrefix:  values["INGRESS_LABEL_PREFIX"],
-		ACMEEmail:    values["INGRESS_ACME_EMAIL"],
-		ACMECA:       values["INGRESS_ACME_CA"],
-		ACMECARoots:  values["INGRESS_ACME_CA_ROOTS"],
-		DataDir:      values["INGRESS_DATA_DIR"],
-		CertsDir:     values["INGRESS_CERTS_DIR"],
-		Cache:        values["INGRESS_CACHE"],
-		CacheKeyFile: values["INGRESS_CACHE_KEY_FILE"],
-		ControlAddr:  values["INGRESS_CONTROL_ADDR"],
-		LogFormat:    values["INGRESS_LOG_FORMAT"],
+		HTTPAddr:      values["INGRESS_HTTP_ADDR"],
+		HTTPSAddr:     values["INGRESS_HTTPS_ADDR"],
+		AdminAddr:     values["INGRESS_ADMIN_ADDR"],
+		Networks:      splitList(values["INGRESS_NETWORK"]),
+		RoutesFile:    values["INGRESS_ROUTES_FILE"],
+		LabelPrefix:   values["INGRESS_LABEL_PREFIX"],
+		ACMEEmail:     values["INGRESS_ACME_EMAIL"],
+		ACMECA:        values["INGRESS_ACME_CA"],
+		ACMECARoots:   values["INGRESS_ACME_CA_ROOTS"],
+		ACMEChallenge: strings.ToLower(values["INGRESS_ACME_CHALLENGE"]),
+		DataDir:       values["INGRESS_DATA_DIR"],
+		CertsDir:      values["INGRESS_CERTS_DIR"],
+		Cache:         values["INGRESS_CACHE"],
+		CacheKeyFile:  values["INGRESS_CACHE_KEY_FILE"],
+		ControlAddr:   values["INGRESS_CONTROL_ADDR"],
+		LogFormat:     values["INGRESS_LOG_FORMAT"],
 	}
 
 	if r != roleEdge {
@@ -224,7 +227,7 @@ func (c *Config) checkACME(bad badFunc) error {
 	// The certificate settings are checked by the package that uses them
 	// (reading only); whether the data directory is writable, here.
 	dataDirOK := true
-	for _, e := range leaves(certs.Config{CA: c.ACMECA, CARoots: c.ACMECARoots, DataDir: c.DataDir, CertsDir: c.CertsDir}.Check()) {
+	for _, e := range leaves(certs.Config{CA: c.ACMECA, CARoots: c.ACMECARoots, DataDir: c.DataDir, CertsDir: c.CertsDir, ChallengeType: c.ACMEChallenge}.Check()) {
 		var se *certs.SettingError
 		if !errors.As(e, &se) {
 			return e // not reached: Check reports only SettingErrors
@@ -240,10 +243,11 @@ func (c *Config) checkACME(bad badFunc) error {
 
 // certSettings names the setting of each certs.Config field Check reports.
 var certSettings = map[string]string{
-	"CA":       "INGRESS_ACME_CA",
-	"CARoots":  "INGRESS_ACME_CA_ROOTS",
-	"DataDir":  "INGRESS_DATA_DIR",
-	"CertsDir": "INGRESS_CERTS_DIR",
+	"CA":            "INGRESS_ACME_CA",
+	"CARoots":       "INGRESS_ACME_CA_ROOTS",
+	"DataDir":       "INGRESS_DATA_DIR",
+	"CertsDir":      "INGRESS_CERTS_DIR",
+	"ChallengeType": "INGRESS_ACME_CHALLENGE",
 }
 
 // leaves returns the errors an errors.Join holds, or err alone.

@@ -80,6 +80,10 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 			want: []string{"INGRESS_ACME_CA_ROOTS", "no PEM certificate"}},
 		{name: "http CA", kv: []string{"INGRESS_ACME_CA", "http://ca.example/dir"},
 			want: []string{"INGRESS_ACME_CA", "https://"}},
+		{name: "unknown challenge type", kv: []string{"INGRESS_ACME_CHALLENGE", "dns-01"},
+			want: []string{`INGRESS_ACME_CHALLENGE="dns-01"`, "http-01 or tls-alpn-01"}},
+		{name: "challenge types as a list", kv: []string{"INGRESS_ACME_CHALLENGE", "http-01,tls-alpn-01"},
+			want: []string{"INGRESS_ACME_CHALLENGE", "leave it empty for both"}},
 		{name: "everything at once", kv: []string{
 			"INGRESS_HTTP_ADDR", "nonsense", "INGRESS_LOG_LEVEL", "loud", "INGRESS_LOG_FORMAT", "xml",
 			"INGRESS_SHUTDOWN_GRACE", "soon", "INGRESS_CACHE", "redis", "INGRESS_TRUSTED_PROXIES", "10.0.0.0/99",
@@ -113,6 +117,32 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestConfigACMEChallenge: each challenge type is accepted by the roles that
+// order certificates (any case), and a bad one is refused by both.
+func TestConfigACMEChallenge(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("0123456789abcdef0123456789abcdef"), 0o600)
+	for _, r := range []role{roleServe, roleController} {
+		for _, tc := range []struct{ value, want string }{{"", ""}, {"http-01", "http-01"}, {"TLS-ALPN-01", "tls-alpn-01"}} {
+			values, _, err := loadSettings("test", nil, env(t, "INGRESS_ACME_CHALLENGE", tc.value, "INGRESS_CONTROL_SECRET_FILE", secret), new(bytes.Buffer))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := parseConfig(values, r)
+			if err != nil {
+				t.Fatalf("role %d, INGRESS_ACME_CHALLENGE=%q: %v", r, tc.value, err)
+			}
+			if c.ACMEChallenge != tc.want {
+				t.Errorf("role %d, INGRESS_ACME_CHALLENGE=%q: ACMEChallenge %q, want %q", r, tc.value, c.ACMEChallenge, tc.want)
+			}
+		}
+		values, _, _ := loadSettings("test", nil, env(t, "INGRESS_ACME_CHALLENGE", "http01", "INGRESS_CONTROL_SECRET_FILE", secret), new(bytes.Buffer))
+		if _, err := parseConfig(values, r); err == nil || !strings.Contains(err.Error(), `INGRESS_ACME_CHALLENGE="http01"`) {
+			t.Errorf("role %d accepted INGRESS_ACME_CHALLENGE=http01 or did not name it: %v", r, err)
+		}
 	}
 }
 

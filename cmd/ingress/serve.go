@@ -126,16 +126,17 @@ func newApp(cfg Config, r role, log zerolog.Logger) (*app, error) {
 		challenges = a.control.Challenges()
 	}
 	a.certs, err = certs.New(certs.Config{
-		DataDir:    cfg.DataDir,
-		CertsDir:   cfg.CertsDir,
-		CA:         cfg.ACMECA,
-		CARoots:    cfg.ACMECARoots,
-		Email:      cfg.ACMEEmail,
-		Cache:      cache,
-		Locker:     locker,
-		Challenges: challenges,
-		Logger:     log.With().Str("component", "certs").Logger(),
-		Registerer: a.registry,
+		DataDir:       cfg.DataDir,
+		CertsDir:      cfg.CertsDir,
+		CA:            cfg.ACMECA,
+		CARoots:       cfg.ACMECARoots,
+		ChallengeType: cfg.ACMEChallenge,
+		Email:         cfg.ACMEEmail,
+		Cache:         cache,
+		Locker:        locker,
+		Challenges:    challenges,
+		Logger:        log.With().Str("component", "certs").Logger(),
+		Registerer:    a.registry,
 	})
 	if err != nil {
 		return nil, err

@@ -11,7 +11,7 @@ import (
 )
 
 // A SettingError is a problem with one setting of a Config. Field names the
-// Config field (CA, CARoots, DataDir or CertsDir); Err says what is wrong
+// Config field (CA, CARoots, DataDir, CertsDir or ChallengeType); Err says what is wrong
 // and what to do. cmd/ingress reports it under the name of its own setting.
 type SettingError struct {
 	Field string
@@ -22,8 +22,8 @@ func (e *SettingError) Error() string { return e.Field + ": " + e.Err.Error() }
 func (e *SettingError) Unwrap() error { return e.Err }
 
 // Check reports every problem with cfg's settings at once, each a
-// *SettingError: the ACME directory URL, the roots file, the data directory
-// and the certificates directory. It only reads (the roots file and the
+// *SettingError: the ACME directory URL, the roots file, the data directory,
+// the certificates directory and the challenge type. It only reads (the roots file and the
 // certificates); it creates and writes nothing, so it can run before
 // anything starts. New does not repeat it.
 func (cfg Config) Check() error {
@@ -54,6 +54,11 @@ func (cfg Config) Check() error {
 		if _, err := loadFiles(cfg.CertsDir); err != nil {
 			bad("CertsDir", "%w; point it at a readable directory of <name>.crt and <name>.key files, or leave it empty", err)
 		}
+	}
+	switch cfg.ChallengeType {
+	case "", ChallengeHTTP01, ChallengeTLSALPN01:
+	default:
+		bad("ChallengeType", "is not an ACME challenge type; set %s or %s, or leave it empty for both", ChallengeHTTP01, ChallengeTLSALPN01)
 	}
 	return errors.Join(errs...)
 }

@@ -17,15 +17,31 @@ const maxGuardBody = 1 << 20
 // the CA, a new-order request whose identifiers allow rejects. autocert asks
 // the host policy before an order from a handshake, but not before renewing
 // a certificate it holds; with the guard a host that left the table is never
-// ordered again.
+// ordered again. With challenge set, it also hides from autocert the
+// challenges of every other type (see onlyChallenge).
 type guard struct {
-	next  http.RoundTripper
-	allow func(names []string) error
+	next      http.RoundTripper
+	allow     func(names []string) error
+	challenge string // the one challenge type autocert may use; "": every type
 }
 
 func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
+	out, err := g.check(req)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := g.next.RoundTrip(out)
+	if err != nil || g.challenge == "" {
+		return resp, err
+	}
+	return onlyChallenge(resp, g.challenge)
+}
+
+// check returns the request to send, or an error if it is an order allow
+// refuses.
+func (g *guard) check(req *http.Request) (*http.Request, error) {
 	if req.Method != http.MethodPost || req.Body == nil {
-		return g.next.RoundTrip(req)
+		return req, nil
 	}
 	body, err := io.ReadAll(io.LimitReader(req.Body, maxGuardBody))
 	req.Body.Close()
@@ -41,7 +57,7 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	out.Body = io.NopCloser(bytes.NewReader(body))
 	out.ContentLength = int64(len(body))
 	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	return g.next.RoundTrip(out)
+	return out, nil
 }
 
 // orderNames returns the DNS identifiers of an ACME new-order request (a

@@ -13,6 +13,9 @@
 //   - one order per host at a time: handshakes for a host whose order is in
 //     progress wait for it, and a Locker serialises orders across instances;
 //   - cache writes that fail are logged (autocert ignores them);
+//   - the challenge type can be pinned (Config.ChallengeType): the guard
+//     removes the other types from the CA's authorizations, so autocert
+//     validates with that type on the first order;
 //   - ECDSA P-256 certificates for every client (autocert would order an RSA
 //     certificate for a client that offers no ECDSA cipher suite, e.g. a TLS
 //     1.3-only hello).
@@ -49,16 +52,20 @@ import (
 
 // Config configures a Manager.
 type Config struct {
-	DataDir    string                // ACME account and certificates (dir cache) live under it
-	CertsDir   string                // optional user-supplied <name>.crt + <name>.key pairs
-	CA         string                // ACME directory URL; empty: DefaultCA
-	CARoots    string                // optional PEM file of roots to trust for the CA
-	Email      string                // optional ACME contact
-	Cache      autocert.Cache        // nil: a directory cache in DataDir
-	Locker     Locker                // nil: issuance is locked within this process only
-	Challenges Challenges            // nil: challenge answers stay in the cache
-	Logger     zerolog.Logger        // default disabled
-	Registerer prometheus.Registerer // nil: no metrics
+	DataDir    string         // ACME account and certificates (dir cache) live under it
+	CertsDir   string         // optional user-supplied <name>.crt + <name>.key pairs
+	CA         string         // ACME directory URL; empty: DefaultCA
+	CARoots    string         // optional PEM file of roots to trust for the CA
+	Email      string         // optional ACME contact
+	Cache      autocert.Cache // nil: a directory cache in DataDir
+	Locker     Locker         // nil: issuance is locked within this process only
+	Challenges Challenges     // nil: challenge answers stay in the cache
+	// ChallengeType is the one ACME challenge type used, ChallengeHTTP01 or
+	// ChallengeTLSALPN01; empty: both, in autocert's order (tls-alpn-01, then
+	// http-01 on a new order once tls-alpn-01 failed). See challengetype.go.
+	ChallengeType string
+	Logger        zerolog.Logger        // default disabled
+	Registerer    prometheus.Registerer // nil: no metrics
 
 	Concurrency    int           // orders in progress at once in the background; 0: 4
 	RetryMin       time.Duration // first wait after a failed order; 0: 1m (autocert itself refuses to retry a host for a minute)
@@ -149,7 +156,7 @@ func New(cfg Config) (*Manager, error) {
 	m.files.Store(files)
 	m.logFiles(files)
 	m.cache = &loggingCache{next: cache, log: cfg.Logger, stored: m.stored, challenges: cfg.Challenges}
-	client.Transport = &guard{next: client.Transport, allow: m.orderable}
+	client.Transport = &guard{next: client.Transport, allow: m.orderable, challenge: cfg.ChallengeType}
 	m.acme = &autocert.Manager{
 		Prompt:     autocert.AcceptTOS,
 		Cache:      m.cache,

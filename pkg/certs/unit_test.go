@@ -165,6 +165,10 @@ func TestCheck(t *testing.T) {
 		{name: "CA not a URL", cfg: Config{DataDir: dir, CA: "::"}, want: []string{"CA: "}},
 		{name: "data dir is a file", cfg: Config{DataDir: notDir}, want: []string{"DataDir: ", "writable directory"}},
 		{name: "missing certs dir", cfg: Config{DataDir: dir, CertsDir: filepath.Join(dir, "nope")}, want: []string{"CertsDir: "}},
+		{name: "http-01 only", cfg: Config{DataDir: dir, ChallengeType: ChallengeHTTP01}},
+		{name: "tls-alpn-01 only", cfg: Config{DataDir: dir, ChallengeType: ChallengeTLSALPN01}},
+		{name: "unknown challenge type", cfg: Config{DataDir: dir, ChallengeType: "dns-01"}, want: []string{"ChallengeType: ", "http-01 or tls-alpn-01"}},
+		{name: "challenge types as a list", cfg: Config{DataDir: dir, ChallengeType: "http-01,tls-alpn-01"}, want: []string{"ChallengeType: "}},
 		{name: "everything wrong at once", cfg: Config{CA: "ftp://x", CARoots: emptyPEM, CertsDir: notDir}, want: []string{"CA: ", "CARoots: ", "DataDir: ", "CertsDir: "}},
 	}
 	for _, tc := range tests {
