@@ -71,12 +71,27 @@ func (e *exchange) Write(p []byte) (int, error) {
 	if e.status == 0 {
 		e.status = http.StatusOK
 	}
+	if e.bytes+int64(len(p)) <= bufferedBytes {
+		n, err := e.ResponseWriter.Write(p) // cannot block: no timer
+		e.bytes += int64(n)
+		return n, err
+	}
 	e.armWrite()
 	n, err := e.ResponseWriter.Write(p)
 	e.disarmWrite()
 	e.bytes += int64(n)
 	return n, err
 }
+
+// bufferedBytes is how much of a response body is sure to fit in the
+// server's buffer: net/http buffers the first 2 KiB written after a flush
+// (HTTP/1.1, 4 KiB for HTTP/2) and only a flush or a full buffer writes to
+// the connection. A write that keeps the body written so far within it
+// copies into memory and cannot block, so it needs no client write bound:
+// small responses, the common case, then never arm the timer. Half of the
+// buffer leaves room for what a compressor adds (compress.go: its output
+// for this much input is at most a few dozen bytes longer).
+const bufferedBytes = 1 << 10
 
 // Flush is called after every write on streams; it must stay cheap.
 func (e *exchange) Flush() { _ = e.FlushError() }
