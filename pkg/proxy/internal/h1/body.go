@@ -177,6 +177,10 @@ func (b *Body) ended() {
 		b.c.nc.Close()
 		return
 	}
+	if b.wrote == nil { // no request body: nothing to wait for (and no method value to allocate)
+		b.recycle(true)
+		return
+	}
 	b.wrote.settle()
 	if pending, ok := b.wrote.handOff(b.watch, b.recycle); !pending {
 		b.recycle(ok)
