@@ -182,6 +182,14 @@ func (b *clientBody) expire() {
 // than upstream_idle_timeout.
 var errUpstreamIdle = errors.New("upstream paused the response body for longer than upstream_idle_timeout")
 
+// buffered reports a response body that arrived whole with its head
+// (h1.Body.Buffered): no read of it waits for the upstream, so it needs no
+// idle bound.
+func buffered(body io.Reader) bool {
+	b, ok := body.(interface{ Buffered() bool })
+	return ok && b.Buffered()
+}
+
 // idleBody bounds the wait for each read of an upstream response body that
 // is not a stream (modifyResponse unwraps streams before their first read).
 type idleBody struct {

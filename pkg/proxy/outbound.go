@@ -88,7 +88,7 @@ func (rs *routeState) roundTrip(req *http.Request, ex *exchange, sink h1.Interim
 			}
 			if ex != nil {
 				ex.upstream = u // released by Handler.finish
-				if res.StatusCode != http.StatusSwitchingProtocols {
+				if res.StatusCode != http.StatusSwitchingProtocols && !buffered(res.Body) {
 					res.Body = &idleBody{rc: res.Body, ex: ex, bound: rs.bounds.UpstreamIdle}
 				}
 			} else {

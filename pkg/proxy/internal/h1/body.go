@@ -153,8 +153,13 @@ type Body struct {
 	watch    *contextWatch
 	wrote    *bodyWrite
 	reusable bool
+	buffered bool        // the whole body was in the read buffer with the head
 	claimed  atomic.Bool // the connection's fate is decided (at the end, or by Close)
 }
+
+// Buffered reports whether the whole body arrived with the response head:
+// then no Read waits for the upstream.
+func (b *Body) Buffered() bool { return b.buffered }
 
 // Release detaches the connection from the request context and reports
 // whether the context had not closed it already. A hijacked stream calls it

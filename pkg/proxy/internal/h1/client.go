@@ -201,7 +201,7 @@ func (t *Transport) roundTrip(req *http.Request, sink InterimSink) (*http.Respon
 		return res, nil
 	}
 	res.Body = &Body{rc: res.Body, t: t, c: c, addr: addr, watch: watch, wrote: wrote,
-		reusable: !res.Close && !req.Close}
+		reusable: !res.Close && !req.Close, buffered: c.deadline}
 	return res, nil
 }
 

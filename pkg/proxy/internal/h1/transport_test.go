@@ -185,3 +185,60 @@ func TestDeadPeerIsNotHeaderTimeout(t *testing.T) {
 		t.Fatalf("RoundTrip on a dead peer: %v; want the ETIMEDOUT error, not ErrHeaderTimeout", err)
 	}
 }
+
+// TestBodyBuffered: a body that arrived with its head is Buffered (pkg/proxy
+// then bounds none of its reads); one the upstream still owes is not.
+func TestBodyBuffered(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	release := make(chan struct{})
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+		<-release // the body only once the client has the head
+		_, _ = io.WriteString(c, "later")
+	}()
+	tr := newTestTransport()
+	defer tr.Close()
+	addr := ln.Addr().String()
+
+	res, err := get(t, tr, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := res.Body.(*Body); !ok || !b.Buffered() {
+		t.Fatalf("body with the head: Buffered false (%T)", res.Body)
+	}
+	if got, err := io.ReadAll(res.Body); err != nil || string(got) != "ok" {
+		t.Fatalf("body %q, %v", got, err)
+	}
+	res.Body.Close()
+
+	res, err = get(t, tr, addr) // the same connection, from the pool
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := res.Body.(*Body); !ok || b.Buffered() {
+		t.Fatalf("body still owed: Buffered true (%T)", res.Body)
+	}
+	close(release)
+	if got, err := io.ReadAll(res.Body); err != nil || string(got) != "later" {
+		t.Fatalf("body %q, %v", got, err)
+	}
+	res.Body.Close()
+}
