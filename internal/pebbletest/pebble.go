@@ -7,7 +7,7 @@
 //
 //	p := pebbletest.New(t, pebbletest.Config{HTTPPort: httpPort, TLSPort: tlsPort})
 //	client := &acme.Client{DirectoryURL: p.DirectoryURL}   // trust p.RootsFile
-//	... p.Orders(), p.IssuerRoots(t)
+//	... p.Orders(), p.Validations(), p.IssuerRoots(t)
 package pebbletest
 
 import (
@@ -61,6 +61,7 @@ type Pebble struct {
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when the current process has exited and its output is read
 	orders  int           // "Added order" lines across every run
+	valid   Validations   // validation lines across every run
 	dirGets int           // "GET /dir" lines across every run
 	seen    chan struct{} // closed and replaced whenever a counted line is read
 	tail    []string      // last lines of output, logged when the test fails
@@ -191,6 +192,27 @@ func (p *Pebble) Orders() int {
 	return p.orders
 }
 
+// Validations is what Pebble's log says about its validations.
+type Validations struct {
+	Valid   int // authorizations a completed challenge made valid
+	Invalid int // authorizations a failed challenge made invalid
+	// HTTP01Requests counts Pebble's HTTP-01 validation requests (it makes
+	// several per challenge). Pebble logs none for TLS-ALPN-01: an
+	// authorization made valid without any HTTP-01 request was validated
+	// over TLS-ALPN-01 (or DNS-01, which an ingress does not answer).
+	HTTP01Requests int
+}
+
+// Validations counts Pebble's validations since New, across restarts. It
+// first makes sure Pebble's output up to now has been read.
+func (p *Pebble) Validations() Validations {
+	p.t.Helper()
+	p.sync()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.valid
+}
+
 // IssuerRoots returns the root that signs the certificates of the running
 // Pebble (it changes on every Start), from the management API.
 func (p *Pebble) IssuerRoots(t testing.TB) *x509.CertPool {
@@ -227,7 +249,7 @@ func (p *Pebble) get(t testing.TB, url string) []byte {
 	return body
 }
 
-// read consumes Pebble's output, counting orders.
+// read consumes Pebble's output, counting orders and validations.
 func (p *Pebble) read(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
@@ -241,6 +263,14 @@ func (p *Pebble) read(r io.Reader) {
 		if strings.Contains(line, "Added order") {
 			p.orders++
 			counted = true
+		}
+		switch {
+		case strings.Contains(line, " set VALID by completed challenge "):
+			p.valid.Valid++
+		case strings.Contains(line, " set INVALID by completed challenge "):
+			p.valid.Invalid++
+		case strings.Contains(line, "Attempting to validate w/ HTTP: "):
+			p.valid.HTTP01Requests++
 		}
 		if strings.Contains(line, "GET /dir -> calling handler()") {
 			p.dirGets++

@@ -16,7 +16,7 @@ import (
 )
 
 // TestIssueHTTP01 proves the rig: DNS points Pebble at our http-01 server,
-// the order is counted, the certificate verifies against IssuerRoots, and a
+// the order and the validation are counted, the certificate verifies against IssuerRoots, and a
 // restart on the same ports works.
 func TestIssueHTTP01(t *testing.T) {
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
@@ -122,6 +122,9 @@ func TestIssueHTTP01(t *testing.T) {
 	issue("one.example.test")
 	if got := p.Orders(); got != 1 {
 		t.Fatalf("Orders after one order = %d, want 1", got)
+	}
+	if v := p.Validations(); v.Valid != 1 || v.Invalid != 0 || v.HTTP01Requests == 0 {
+		t.Fatalf("Validations after one http-01 validation = %+v, want 1 valid, 0 invalid, some HTTP-01 requests", v)
 	}
 	p.Stop()
 	p.Start()

@@ -15,15 +15,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/crypto/acme"
+
+	"github.com/swarm-ingress/swarm-ingress/internal/pebbletest"
 )
 
 // The routes here are route.Route values built in the test; that a Swarm
 // service label or the static routes file produces such a route is proved
 // by pkg/discovery and the end-to-end tests of cmd/ingress.
 
-// TestChallenges proves each challenge type alone: Pebble can reach only
-// the listener of that challenge, so the certificate can only have been
-// validated through it. The certificate is obtained before any client
+// TestChallenges proves each challenge type alone: ChallengeType pins it,
+// and Pebble can reach only the listener of that challenge, so the
+// certificate can only have been validated through it, in one order, which
+// Pebble's log confirms. The certificate is obtained before any client
 // connects, verifies against Pebble's root, and a client then reaches the
 // upstream over HTTPS and HTTP/2.
 func TestChallenges(t *testing.T) {
@@ -41,6 +44,7 @@ func TestChallenges(t *testing.T) {
 			const host = "app.example.test"
 			r := newRig(t, tc.rig)
 			cfg := r.config()
+			cfg.ChallengeType = tc.name
 			reg := prometheus.NewRegistry()
 			cfg.Registerer = reg
 			m, err := New(cfg)
@@ -55,9 +59,10 @@ func TestChallenges(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(cfg.DataDir, "acme", host)); err != nil {
 				t.Fatalf("certificate not in the cache before the first client: %v", err)
 			}
-			if r.pebble.Orders() == 0 {
-				t.Fatal("Pebble saw no order, yet a certificate is ready")
+			if n := r.pebble.Orders(); n != 1 {
+				t.Errorf("Pebble saw %d orders, want 1", n)
 			}
+			checkValidations(t, r.pebble.Validations(), tc.name)
 			if _, ok := statusByHost(m.Status())["plain.example.test"]; ok {
 				t.Error("Status lists a tls=off host")
 			}
@@ -105,6 +110,18 @@ func TestChallenges(t *testing.T) {
 				t.Errorf("the TLS 1.3-only handshake placed %d orders", n-orders)
 			}
 		})
+	}
+}
+
+// checkValidations asserts that Pebble validated one authorization, with
+// challenge type typ, and none failed.
+func checkValidations(t *testing.T, v pebbletest.Validations, typ string) {
+	t.Helper()
+	if v.Valid != 1 || v.Invalid != 0 {
+		t.Errorf("Pebble made %d authorizations valid and %d invalid, want 1 and 0", v.Valid, v.Invalid)
+	}
+	if http01 := v.HTTP01Requests > 0; http01 != (typ == ChallengeHTTP01) {
+		t.Errorf("Pebble made %d HTTP-01 validation requests; the challenge must be %s", v.HTTP01Requests, typ)
 	}
 }
 

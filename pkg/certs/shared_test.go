@@ -10,16 +10,19 @@ import (
 // answered from the cache whatever that table says: one order, issued.
 func TestSharedCacheAnswersWithoutRoute(t *testing.T) {
 	t.Parallel()
-	// autocert tries tls-alpn-01 first, each challenge type on a new order:
-	// when Pebble can reach only port 80, the first order fails and the
-	// second is validated over http-01.
+	// With ChallengeType pinned, the one order is validated with that type.
+	// Without it, autocert tries tls-alpn-01 first, each challenge type on a
+	// new order: when Pebble can reach only port 80, the first order fails
+	// and the second is validated over http-01.
 	tests := []struct {
-		name   string
-		rig    rigConfig
-		orders int
+		name      string
+		challenge string
+		rig       rigConfig
+		orders    int
 	}{
-		{name: "http-01", rig: rigConfig{http01: true}, orders: 2},
-		{name: "tls-alpn-01", rig: rigConfig{tlsALPN01: true}, orders: 1},
+		{name: "http-01", challenge: ChallengeHTTP01, rig: rigConfig{http01: true}, orders: 1},
+		{name: "tls-alpn-01", challenge: ChallengeTLSALPN01, rig: rigConfig{tlsALPN01: true}, orders: 1},
+		{name: "both types, port 80 only", rig: rigConfig{http01: true}, orders: 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -27,6 +30,7 @@ func TestSharedCacheAnswersWithoutRoute(t *testing.T) {
 			const host = "shared.example.test"
 			r := newRig(t, tc.rig)
 			cfg := r.config()
+			cfg.ChallengeType = tc.challenge
 			ordering, err := New(cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -44,6 +48,9 @@ func TestSharedCacheAnswersWithoutRoute(t *testing.T) {
 			waitStatus(t, ordering, "certificate issued through the other instance", issued(host))
 			if n := r.pebble.Orders(); n != tc.orders {
 				t.Errorf("Pebble saw %d orders, want %d", n, tc.orders)
+			}
+			if tc.challenge != "" {
+				checkValidations(t, r.pebble.Validations(), tc.challenge)
 			}
 			// The instance without the route still orders nothing for the name.
 			if _, err := r.handshake(host); err == nil {

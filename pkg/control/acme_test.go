@@ -64,16 +64,15 @@ func freePort(t *testing.T) int {
 // controller sent it, then serves the certificate.
 func TestACMEThroughEdge(t *testing.T) {
 	t.Parallel()
-	// autocert tries tls-alpn-01 first, each challenge type on a new order:
-	// when Pebble reaches only port 80, the first order fails and the second
-	// is validated over http-01.
+	// The controller pins the challenge type (certs.Config.ChallengeType), and
+	// Pebble reaches only the edge's port of that type: one order, validated
+	// with it.
 	tests := []struct {
 		name   string
 		http01 bool
-		orders int
 	}{
-		{name: "http-01", http01: true, orders: 2},
-		{name: "tls-alpn-01", orders: 1},
+		{name: certs.ChallengeHTTP01, http01: true},
+		{name: certs.ChallengeTLSALPN01},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,7 +90,7 @@ func TestACMEThroughEdge(t *testing.T) {
 			logs := &syncbuf.Buffer{}
 			m, err := certs.New(certs.Config{
 				DataDir: t.TempDir(), CA: pebble.DirectoryURL, CARoots: pebble.RootsFile, Email: "ops@example.test",
-				Challenges: srv.Challenges(), Logger: zerolog.New(logs),
+				Challenges: srv.Challenges(), ChallengeType: tc.name, Logger: zerolog.New(logs),
 				RetryMin: 200 * time.Millisecond, RetryMax: 2 * time.Second,
 			})
 			if err != nil {
@@ -132,8 +131,11 @@ func TestACMEThroughEdge(t *testing.T) {
 				t.Fatalf("HTTPS to the edge with Pebble's roots: %v", err)
 			}
 			conn.Close()
-			if n := pebble.Orders(); n != tc.orders {
-				t.Errorf("Pebble saw %d orders, want %d", n, tc.orders)
+			if n := pebble.Orders(); n != 1 {
+				t.Errorf("Pebble saw %d orders, want 1", n)
+			}
+			if v := pebble.Validations(); v.Valid != 1 || v.Invalid != 0 || (v.HTTP01Requests > 0) != tc.http01 {
+				t.Errorf("Pebble's validations %+v: want 1 valid, 0 invalid, HTTP-01 requests only for http-01", v)
 			}
 			if slices.ContainsFunc(e.Status().Controllers, func(c ControllerStatus) bool { return !c.Connected }) {
 				t.Errorf("controller disconnected: %+v", e.Status())
