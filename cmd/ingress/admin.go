@@ -32,7 +32,7 @@ func (ad admin) view() route.View {
 }
 
 // adminHandler serves the admin listener: health, readiness, metrics, the
-// route and certificate APIs and the status page.
+// route and certificate APIs and the status page (docs/admin-api.md).
 func (a *app) adminHandler() http.Handler {
 	ad := admin{
 		registry: a.registry, log: a.log,

@@ -19,7 +19,7 @@ import (
 	"github.com/swarm-ingress/swarm-ingress/pkg/discovery"
 )
 
-// Config holds every setting (README.md, "Settings"), validated.
+// Config holds every setting (docs/settings.md), validated.
 type Config struct {
 	HTTPAddr       string
 	HTTPSAddr      string
@@ -53,7 +53,7 @@ type setting struct {
 var settings = []setting{
 	{"INGRESS_HTTP_ADDR", ":80", "HTTP listener (ACME HTTP-01, redirects, plain routes)"},
 	{"INGRESS_HTTPS_ADDR", ":443", "HTTPS listener"},
-	{"INGRESS_ADMIN_ADDR", "127.0.0.1:8080", "admin listener: /healthz /readyz /metrics /api/routes /api/certs /"},
+	{"INGRESS_ADMIN_ADDR", "127.0.0.1:8080", "admin listener: /healthz /readyz /metrics /api/routes /api/certs /api/match /"},
 	{"INGRESS_NETWORK", "", "comma-separated networks to reach services on (default: the overlay networks of the ingress's own container)"},
 	{"INGRESS_ROUTES_FILE", "", "YAML file of static routes, watched for changes"},
 	{"INGRESS_LABEL_PREFIX", discovery.DefaultLabelPrefix, "prefix of the service labels read"},

@@ -1,6 +1,7 @@
 // Command ingress is a Docker Swarm ingress controller: it routes HTTP and
-// HTTPS traffic to Swarm services according to their labels (see README.md
-// and docs/labels.md).
+// HTTPS traffic to Swarm services according to their labels (docs/labels.md).
+// Its commands and roles are described in docs/roles.md, its settings in
+// docs/settings.md, its admin endpoints in docs/admin-api.md.
 package main
 
 import (

@@ -81,10 +81,10 @@ type Locker interface {
 	Lock(ctx context.Context, name string) (unlock func(), err error)
 }
 
-// Status is one entry of GET /api/certs.
+// Status is one entry of GET /api/certs (docs/admin-api.md).
 type Status struct {
 	Host     string    `json:"host"`
-	Source   string    `json:"source"` // "acme" or "file"
+	Source   string    `json:"source"` // "acme" or "file" (an edge reports "control")
 	NotAfter time.Time `json:"not_after"`
 	Error    string    `json:"error"`
 }

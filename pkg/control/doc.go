@@ -2,7 +2,8 @@
 // deployment: controllers, which read Docker and obtain
 // certificates, send edges, which serve traffic without Docker, the route
 // table, the certificates (private key and chain per host) and the pending
-// ACME challenge answers. It knows them as data, never Docker.
+// ACME challenge answers. It knows them as data, never Docker. The
+// operator's view of the roles and the channel is docs/roles.md.
 //
 // # Security
 //

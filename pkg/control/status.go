@@ -4,7 +4,7 @@ import (
 	"time"
 )
 
-// Status is the edge's state for its admin API (GET /readyz).
+// Status is the edge's state for its admin API (GET /readyz; docs/admin-api.md).
 type Status struct {
 	Ready       bool               `json:"ready"`       // a table is held
 	Version     int64              `json:"version"`     // of the held table

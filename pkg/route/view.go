@@ -2,7 +2,7 @@ package route
 
 import "time"
 
-// View is the JSON shape of GET /api/routes (README.md, "Admin endpoints").
+// View is the JSON shape of GET /api/routes (docs/admin-api.md, "GET /api/routes").
 type View struct {
 	Generation uint64      `json:"generation"`
 	UpdatedAt  time.Time   `json:"updated_at"`
