@@ -57,6 +57,13 @@ func managerConfig(t *testing.T, ca, caRoots string, store *Store, locker *Locke
 // startInstance starts an instance serving host; it stops at cleanup.
 func (e env) startInstance(t *testing.T, name, keyFile string, p *pebbletest.Pebble, ttl time.Duration, host string) *instance {
 	t.Helper()
+	return e.startInstanceWith(t, name, keyFile, p, ttl, tlsTable(host), "")
+}
+
+// startInstanceWith starts an instance with table, using only the ACME
+// challenge type challenge ("": both); it stops at cleanup.
+func (e env) startInstanceWith(t *testing.T, name, keyFile string, p *pebbletest.Pebble, ttl time.Duration, table *route.Table, challenge string) *instance {
+	t.Helper()
 	log := testLogger(t).With().Str("instance", name).Logger()
 	cfg := e.config(t, keyFile)
 	cfg.Logger = log
@@ -66,11 +73,13 @@ func (e env) startInstance(t *testing.T, name, keyFile string, p *pebbletest.Peb
 		t.Fatalf("%s: store: %v", name, err)
 	}
 	in := &instance{name: name, store: store, locker: e.locker(t, e.api, name, ttl)}
-	in.mgr, err = certs.New(managerConfig(t, p.DirectoryURL, p.RootsFile, store, in.locker, log))
+	mc := managerConfig(t, p.DirectoryURL, p.RootsFile, store, in.locker, log)
+	mc.ChallengeType = challenge
+	in.mgr, err = certs.New(mc)
 	if err != nil {
 		t.Fatalf("%s: certs.New: %v", name, err)
 	}
-	in.mgr.SetTable(tlsTable(host))
+	in.mgr.SetTable(table)
 
 	in.httpAddr = serve(t, in.mgr.HTTPHandler(nil), nil)
 	in.tlsAddr = serve(t, http.NotFoundHandler(), in.mgr.TLSConfig())
