@@ -45,7 +45,8 @@ type Config struct {
 	LogFormat      string // "json" or "console"
 }
 
-// setting is one INGRESS_* variable: its default and its flag.
+// setting is one INGRESS_* variable: its default and its flag. Each has a
+// row in docs/settings.md (TestSettingsDocumented).
 type setting struct {
 	env, def, usage string
 }
