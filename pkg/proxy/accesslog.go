@@ -43,8 +43,9 @@ type exchange struct {
 	err      error // the upstream error, if any
 	hijacked bool  // a stream took the connection over: it records the request when it ends
 
-	requestID                   string // X-Request-ID (requestid.go)
-	rewritten                   bool   // an internal rewrite set the upstream path and query (rewrite.go)
+	requestID                   string    // X-Request-ID (requestid.go)
+	requestIDv                  [1]string // its header value, shared by the response and the upstream request
+	rewritten                   bool      // an internal rewrite set the upstream path and query (rewrite.go)
 	upstreamPath, upstreamQuery string
 
 	stats  *routeMetrics // the route's, or the unmatched requests'

@@ -28,7 +28,18 @@ func assignRequestID(ex *exchange, r *http.Request) {
 		id = newRequestID()
 	}
 	ex.requestID = id
-	ex.Header()[requestIDHeader] = []string{id}
+	ex.requestIDv[0] = id
+	ex.Header()[requestIDHeader] = ex.requestIDValue()
+}
+
+// requestIDValue is the header value of the request id, shared read only
+// (an Add appends to a copy: its capacity is 1), so that neither header
+// allocates one.
+func (ex *exchange) requestIDValue() []string {
+	if ex.requestIDv[0] != ex.requestID { // an exchange made without assignRequestID
+		return []string{ex.requestID}
+	}
+	return ex.requestIDv[:1:1]
 }
 
 // newRequestID returns 128 random bits in hex. math/rand/v2's global
@@ -64,5 +75,5 @@ func validRequestID(s string) bool {
 // setRequestID puts the exchange's id on the outbound request, replacing
 // whatever the client sent.
 func setRequestID(ex *exchange, out *http.Request) {
-	out.Header[requestIDHeader] = []string{ex.requestID}
+	out.Header[requestIDHeader] = ex.requestIDValue()
 }
