@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"sync/atomic"
 	"time"
 )
@@ -53,6 +54,11 @@ type exchange struct {
 	wbound time.Duration // client write bound (bounds.go)
 	wtimer *time.Timer
 	held   limitHeld // the limit.conn slot the request holds (access.go)
+
+	// The upstream request of the direct path (direct.go), part of the
+	// exchange to save two allocations; a retry copies it (outbound.go).
+	out    http.Request
+	outURL url.URL
 }
 
 func (e *exchange) WriteHeader(code int) {

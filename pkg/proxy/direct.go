@@ -60,10 +60,10 @@ var emptyUserAgent = []string{""} // read only: keeps Request.Write from adding 
 // serveDirect forwards r to the route's upstreams and copies the answer
 // to ex.
 func (rs *routeState) serveDirect(ex *exchange, r *http.Request) {
-	out := new(http.Request)
+	out := &ex.out
 	*out = *r // shares the context and the body; header and URL are replaced
-	u := *r.URL
-	out.URL = &u
+	ex.outURL = *r.URL
+	out.URL = &ex.outURL
 	out.URL.Scheme = rs.scheme
 	out.Close = false
 	if r.ContentLength == 0 {
