@@ -23,6 +23,7 @@ const (
 	fieldProto     = "proto"
 	fieldTimeout   = "timeout" // the time bound that cut the exchange (bounds.go)
 	fieldRequestID = "request_id"
+	fieldHedged    = "hedged" // the upstream whose slow connect was hedged by another (hedge.go)
 )
 
 type exchangeKey struct{}
@@ -38,6 +39,7 @@ type exchange struct {
 	route    *routeState
 	upstream *upstream // set once a response arrived; its in-flight count is released in finish
 	addr     string    // the last upstream tried, for the log
+	hedged   string    // the upstream whose slow connect was hedged (hedge.go)
 	sticky   stickyHit // the upstream a sticky cookie named (sticky.go)
 	peer     netip.Addr
 	trusted  bool
@@ -167,6 +169,9 @@ func (h *Handler) record(ex *exchange, r *http.Request) {
 	}
 	if ex.addr != "" {
 		e.Str(fieldUpstream, ex.addr)
+	}
+	if ex.hedged != "" {
+		e.Str(fieldHedged, ex.hedged)
 	}
 	if ex.err != nil {
 		e.AnErr("upstream_error", ex.err)

@@ -35,11 +35,13 @@
 //     reqheaders.go (upstream path, request ID, header edits) and end in
 //     roundTrip (outbound.go), the one retry policy. balance.go picks the
 //     upstream (slowstart.go ramps a new one; health.go ejects failing
-//     ones, healthcheck.go probes them), transport.go holds the shared
-//     transports and their dialer (usertimeout_linux.go, with
-//     usertimeout_other.go elsewhere), and internal/h1
-//     speaks HTTP/1.1 to scheme=http upstreams (it never retries by
-//     itself).
+//     ones, healthcheck.go probes them); for scheme=http, hedge.go races a
+//     slow new connection against one to the next upstream, through
+//     internal/h1's Conn (a connection taken before its request is
+//     written: Pooled, Dial, then SendOn or Release). transport.go holds
+//     the shared transports and their dialer (usertimeout_linux.go, with
+//     usertimeout_other.go elsewhere), and internal/h1 speaks HTTP/1.1 to
+//     scheme=http upstreams (it never retries by itself).
 //  5. Response (respond.go). modifyResponse applies the route's response
 //     headers and tracks streams (SSE, WebSocket, stream=true; the
 //     registry is stream.go) so that shutdown can end them; on the direct

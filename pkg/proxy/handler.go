@@ -52,6 +52,7 @@ type Handler struct {
 	upstreams  map[netip.AddrPort]*upstream       // balancer state, kept across swaps
 	routeStats map[string]*routeMetrics           // by route ID, kept across swaps
 	health     healthShared                       // outlier ejection and active checks (health.go)
+	dialHook   dialFunc                           // tests: dials every scheme=http upstream (transport.go)
 }
 
 // retryAfterStarting is the Retry-After of the 503 answered before the first

@@ -48,6 +48,7 @@ type upstreamHealth struct {
 type healthShared struct {
 	now       func() time.Time // the clock (tests replace it)
 	ejections *prometheus.CounterVec
+	hedges    *prometheus.CounterVec // hedged connects (hedge.go)
 	log       zerolog.Logger
 	checks    checks // healthcheck.go
 }
@@ -59,6 +60,7 @@ func (hs *healthShared) init(h *Handler) {
 		Name: "ingress_upstream_ejections_total", Help: "Upstreams taken out of a route's rotation by outlier ejection, by route and reason (connect, status, timeout, broken).",
 	}, []string{"route", "reason"})
 	hs.checks.init(h)
+	hs.hedges = newHedges(h.cfg.Registerer, h.log)
 	if reg := h.cfg.Registerer; reg != nil {
 		hs.ejections = register(reg, hs.ejections, h.log)
 		if err := reg.Register(healthCollector{h}); err != nil {
@@ -80,6 +82,7 @@ func (h *Handler) syncHealth(st *state) {
 	for id := range h.routeStats {
 		if !ids[id] {
 			h.health.ejections.DeletePartialMatch(prometheus.Labels{"route": id})
+			h.health.hedges.DeletePartialMatch(prometheus.Labels{"route": id})
 		}
 	}
 }

@@ -47,6 +47,8 @@ var errNoUpstream = errors.New("no upstream address")
 //   - an idempotent request without a body that failed on a pooled
 //     connection the upstream had closed (h1.ErrStaleConn) is sent again,
 //     once, to the same upstream, on another connection (see send);
+//   - a new connection that is slow to come up is raced against one to
+//     another upstream (hedge.go); the request goes on the first one up;
 //   - an attempt that failed before anything reached the upstream (the dial
 //     failed, the body is untouched) is retried on another upstream; so is
 //     an idempotent request without a body whose connection broke before
@@ -80,7 +82,21 @@ func (rs *routeState) roundTrip(req *http.Request, ex *exchange, sink h1.Interim
 			ex.addr = u.host
 		}
 		u.inflight.Add(1)
-		res, err := rs.send(req, sink)
+		var conn h1.Conn // a connection raced by connect (hedge.go)
+		var err error
+		if rs.hedging() {
+			var a attempt
+			a, conn, err = rs.connect(req, ex, attempt{u, idx, trial}, &tried)
+			u, idx, trial = a.u, a.idx, a.trial
+			req.URL.Host = u.host
+			if ex != nil {
+				ex.addr = u.host
+			}
+		}
+		var res *http.Response
+		if err == nil {
+			res, err = rs.send(req, sink, conn)
+		}
 		rs.observe(u, trial, req, res, err)
 		if err == nil {
 			if rs.sticky != nil {
@@ -112,13 +128,20 @@ func (rs *routeState) roundTrip(req *http.Request, ex *exchange, sink h1.Interim
 	}
 }
 
-// send makes one attempt on the chosen upstream. A request the upstream
+// send makes one attempt on the chosen upstream, on conn if connect
+// (hedge.go) got one. A request the upstream
 // cannot have processed (a stale pooled connection, h1.ErrStaleConn) is
 // sent again at once if it is idempotent and has no body: the pool checks
 // a connection before it lends it, so this is rare and not worth a new
 // upstream.
-func (rs *routeState) send(req *http.Request, sink h1.InterimSink) (*http.Response, error) {
-	res, err := rs.sendOnce(req, sink)
+func (rs *routeState) send(req *http.Request, sink h1.InterimSink, conn h1.Conn) (*http.Response, error) {
+	var res *http.Response
+	var err error
+	if conn.Open() {
+		res, err = rs.h1.SendOn(conn, req, sink)
+	} else {
+		res, err = rs.sendOnce(req, sink)
+	}
 	if errors.Is(err, h1.ErrStaleConn) && (req.Body == nil || req.Body == http.NoBody) &&
 		idempotent(req.Method) && req.Context().Err() == nil {
 		res, err = rs.sendOnce(req, sink)

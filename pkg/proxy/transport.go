@@ -55,6 +55,17 @@ func upstreamDial(connect time.Duration) func(ctx context.Context, addr string) 
 	}
 }
 
+type dialFunc = func(ctx context.Context, addr string) (net.Conn, error)
+
+// upstreamDial is the dial function of the HTTP/1.1 transports: the
+// package's, or the one tests set (dialHook).
+func (h *Handler) upstreamDial(connect time.Duration) dialFunc {
+	if h.dialHook != nil {
+		return h.dialHook
+	}
+	return upstreamDial(connect)
+}
+
 // transportKey identifies one shared transport. The response header and
 // connect timeouts are transport settings, so each distinct pair gets its
 // own transport (in practice a handful: most routes keep the defaults).
@@ -74,7 +85,7 @@ func (h *Handler) transport(scheme string, b route.Bounds) http.RoundTripper {
 	var t http.RoundTripper
 	if scheme == route.SchemeHTTP || scheme == "" {
 		t = h1.New(h1.Config{
-			Dial:            upstreamDial(b.Connect),
+			Dial:            h.upstreamDial(b.Connect),
 			HeaderTimeout:   b.Header,
 			ConnectTimeout:  b.Connect,
 			MaxResponseHead: maxResponseHead,

@@ -154,6 +154,14 @@ func (t *Transport) roundTrip(req *http.Request, sink InterimSink) (*http.Respon
 	if err != nil {
 		return nil, err
 	}
+	return t.exchange(req, addr, c, reused, sink)
+}
+
+// exchange sends req on c, a connection to addr taken from the pool (reused)
+// or just dialled, and reads the response.
+func (t *Transport) exchange(req *http.Request, addr string, c *conn, reused bool, sink InterimSink) (*http.Response, error) {
+	ctx := req.Context()
+	var err error
 	if ctx.Err() != nil {
 		// The client left (or reset its HTTP/2 stream) while the connection
 		// was found: nothing was sent, so the connection stays clean.
