@@ -45,7 +45,13 @@ func (rs *routeState) hijackStream(ex *exchange, r *http.Request, res *http.Resp
 	if err != nil {
 		return false
 	}
+	header := ex.Header()
 	ex.hijacked = true // from here on, the stream's goroutine owns ex, r and res
+	// net/http's response is done with, but it keeps the connection's
+	// state alive for as long as something refers to it: its 4 KiB read
+	// buffer, the 2 KiB buffer before chunking, the response and conn
+	// structs (~8 KB). ex lives as long as the stream: let go of it.
+	ex.ResponseWriter = nil
 	rs.h.streams.hijacked(sb)
 	ex.status = res.StatusCode
 	if !hb.Release() {
@@ -56,7 +62,7 @@ func (rs *routeState) hijackStream(ex *exchange, r *http.Request, res *http.Resp
 		return true
 	}
 	s := &h1.Stream{
-		Conn: conn, Res: res, Header: ex.Header(), Body: sb, Cancel: hb,
+		Conn: conn, Res: res, Header: header, Body: sb, Cancel: hb,
 		WriteTimeout:  ex.wbound,
 		WriteTimedOut: func() { ex.limitHit(limitClientWrite) },
 		ReadFailed:    func(err error) { rs.h.errorLog.Printf("read error during body copy: %v", err) },
