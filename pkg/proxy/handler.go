@@ -92,6 +92,9 @@ func (h *Handler) SetTable(t *route.Table) {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 2 {
+		growStack() // stackgrow.go
+	}
 	ex := &exchange{ResponseWriter: w, start: time.Now(), stats: h.metrics.unmatched, wbound: route.DefaultClientWriteTimeout}
 	ex.peer, ex.trusted = h.peer(r)
 	assignRequestID(ex, r)
