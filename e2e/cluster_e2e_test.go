@@ -663,52 +663,73 @@ func clientHellos(b []byte, sni string) int {
 	return n
 }
 
-// testACME adds a tls=auto route: Pebble, whose DNS sends every validation
-// to the worker's edge, issues its certificate in one order, and every edge
+// testACME proves each ACME challenge type on its own: the controllers are
+// updated to INGRESS_ACME_CHALLENGE=<type>, then a tls=auto route is added.
+// Pebble, whose DNS sends every validation to the worker's edge, issues its
+// certificate in one order, validated with that type (Pebble logs its
+// HTTP-01 requests: some for http-01, none for tls-alpn-01), and every edge
 // serves that same certificate.
 func (s *split) testACME(t *testing.T) {
-	host := s.c.Name("acme") + ".test"
-	svc := s.c.CreateService(t, swarm.ServiceSpec{
-		Annotations: swarm.Annotations{Name: s.c.Name("acme"), Labels: map[string]string{
-			"ingress.host": host, "ingress.upstream": "tasks",
-		}},
-		TaskTemplate: swarm.TaskSpec{
-			ContainerSpec: &swarm.ContainerSpec{Image: s.backendImg},
-			Networks:      []swarm.NetworkAttachmentConfig{{Target: s.edgeNet.ID}},
-		},
-	})
 	roots := s.pebble.IssuerRoots(t)
-	began := time.Now()
-	var leaves [][]byte
-	for _, n := range s.c.Nodes {
-		leaf := waitCert(t, n.HostPort(edgeHTTPS), host, roots)
-		leaves = append(leaves, leaf.Raw)
-		t.Logf("edge on %s serves %s: serial %x, issuer %q, %v after the route was added", n.Name, host, leaf.SerialNumber, leaf.Issuer.CommonName, time.Since(began).Round(time.Millisecond))
-	}
-	for i := range leaves[1:] {
-		if !bytes.Equal(leaves[i+1], leaves[0]) {
-			t.Errorf("the edge on %s serves another certificate than the edge on %s", s.c.Nodes[i+1].Name, s.c.Nodes[0].Name)
-		}
-	}
-	if got := s.pebble.Orders(); got != 1 {
-		t.Errorf("Pebble accepted %d orders, want 1", got)
-	} else {
-		t.Logf("Pebble accepted 1 order; every validation was sent to the worker's edge (%s)", s.c.Workers()[0].Addr)
-	}
-	// The backend's task may start after the certificate is served.
-	s.c.WaitTasks(t, svc, 1)
-	for _, n := range s.c.Nodes {
-		var code int
-		var err error
-		for range 100 {
-			if code, err = httpsGet(n.HostPort(edgeHTTPS), host, roots); err == nil && code == http.StatusOK {
-				break
+	for _, typ := range []string{"http-01", "tls-alpn-01"} {
+		t.Run(typ, func(t *testing.T) {
+			began := time.Now()
+			s.setEnv(t, s.ctl, "INGRESS_ACME_CHALLENGE", typ, 2)
+			t.Logf("controllers restarted with INGRESS_ACME_CHALLENGE=%s in %v", typ, time.Since(began).Round(time.Millisecond))
+
+			orders, valid := s.pebble.Orders(), s.pebble.Validations()
+			name := s.c.Name("acme-" + strings.ReplaceAll(typ, "-", ""))
+			host := name + ".test"
+			svc := s.c.CreateService(t, swarm.ServiceSpec{
+				Annotations: swarm.Annotations{Name: name, Labels: map[string]string{
+					"ingress.host": host, "ingress.upstream": "tasks",
+				}},
+				TaskTemplate: swarm.TaskSpec{
+					ContainerSpec: &swarm.ContainerSpec{Image: s.backendImg},
+					Networks:      []swarm.NetworkAttachmentConfig{{Target: s.edgeNet.ID}},
+				},
+			})
+			began = time.Now()
+			var leaves []*x509.Certificate
+			for _, n := range s.c.Nodes {
+				leaf := waitCert(t, n.HostPort(edgeHTTPS), host, roots)
+				leaves = append(leaves, leaf)
+				t.Logf("edge on %s serves %s: serial %x, issuer %q, %v after the route was added", n.Name, host, leaf.SerialNumber, leaf.Issuer.CommonName, time.Since(began).Round(time.Millisecond))
 			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		if err != nil || code != http.StatusOK {
-			t.Errorf("GET https://%s/ through the edge on %s: %d, %v", host, n.Name, code, err)
-		}
+			for i, l := range leaves[1:] {
+				if !bytes.Equal(l.Raw, leaves[0].Raw) {
+					t.Errorf("the edge on %s serves serial %x, the edge on %s serial %x", s.c.Nodes[i+1].Name, l.SerialNumber, s.c.Nodes[0].Name, leaves[0].SerialNumber)
+				}
+			}
+			gotOrders, v := s.pebble.Orders()-orders, s.pebble.Validations()
+			v = pebbletest.Validations{Valid: v.Valid - valid.Valid, Invalid: v.Invalid - valid.Invalid, HTTP01Requests: v.HTTP01Requests - valid.HTTP01Requests}
+			t.Logf("%s: Pebble accepted %d order(s) for %s; authorizations %d valid, %d invalid; %d HTTP-01 validation requests; every validation was sent to the worker's edge (%s)",
+				typ, gotOrders, host, v.Valid, v.Invalid, v.HTTP01Requests, s.c.Workers()[0].Addr)
+			if gotOrders != 1 {
+				t.Errorf("Pebble accepted %d orders for %s, want 1", gotOrders, host)
+			}
+			if v.Valid != 1 || v.Invalid != 0 {
+				t.Errorf("Pebble made %d authorizations valid and %d invalid, want 1 and 0", v.Valid, v.Invalid)
+			}
+			if (v.HTTP01Requests > 0) != (typ == "http-01") {
+				t.Errorf("Pebble made %d HTTP-01 validation requests: the challenge was not %s", v.HTTP01Requests, typ)
+			}
+			// The backend's task may start after the certificate is served.
+			s.c.WaitTasks(t, svc, 1)
+			for _, n := range s.c.Nodes {
+				var code int
+				var err error
+				for range 100 {
+					if code, err = httpsGet(n.HostPort(edgeHTTPS), host, roots); err == nil && code == http.StatusOK {
+						break
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+				if err != nil || code != http.StatusOK {
+					t.Errorf("GET https://%s/ through the edge on %s: %d, %v", host, n.Name, code, err)
+				}
+			}
+		})
 	}
 }
 
@@ -984,6 +1005,43 @@ func (s *split) setLabels(t *testing.T, id string, labels map[string]string) {
 	}
 	if _, err := api.ServiceUpdate(ctx, id, svc.Version, spec, swarm.ServiceUpdateOptions{}); err != nil {
 		t.Fatalf("update labels: %v", err)
+	}
+}
+
+// setEnv sets the service's environment variable key to value (a rolling
+// update) and waits until exactly replicas tasks run, all with that value.
+func (s *split) setEnv(t *testing.T, id, key, value string, replicas int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	api := s.c.Manager().Client
+	svc, _, err := api.ServiceInspectWithRaw(ctx, id, swarm.ServiceInspectOptions{})
+	if err != nil {
+		t.Fatalf("inspect service: %v", err)
+	}
+	spec := svc.Spec
+	kv := key + "=" + value
+	env := slices.DeleteFunc(slices.Clone(spec.TaskTemplate.ContainerSpec.Env), func(e string) bool { return strings.HasPrefix(e, key+"=") })
+	spec.TaskTemplate.ContainerSpec.Env = append(env, kv)
+	if _, err := api.ServiceUpdate(ctx, id, svc.Version, spec, swarm.ServiceUpdateOptions{}); err != nil {
+		t.Fatalf("set %s on %s: %v", kv, spec.Name, err)
+	}
+	for {
+		tasks, err := s.tasks(ctx, id)
+		updated := 0
+		for _, task := range tasks {
+			if task.Status.State == swarm.TaskStateRunning && slices.Contains(task.Spec.ContainerSpec.Env, kv) {
+				updated++
+			}
+		}
+		if err == nil && updated == replicas && len(tasks) == replicas {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: not %d running tasks with %s within 3m (%d, last error %v)", spec.Name, replicas, kv, updated, err)
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }
 
