@@ -674,8 +674,16 @@ func (s *split) testACME(t *testing.T) {
 	for _, typ := range []string{"http-01", "tls-alpn-01"} {
 		t.Run(typ, func(t *testing.T) {
 			began := time.Now()
-			s.setEnv(t, s.ctl, "INGRESS_ACME_CHALLENGE", typ, 2)
-			t.Logf("controllers restarted with INGRESS_ACME_CHALLENGE=%s in %v", typ, time.Since(began).Round(time.Millisecond))
+			ctls := s.setEnv(t, s.ctl, "INGRESS_ACME_CHALLENGE", typ, 2)
+			restarted := time.Since(began)
+			// A controller lets the CA validate once every edge connected
+			// to it confirmed the challenge; an edge finds a restarted
+			// controller at its next DNS rescan. Until then the controller
+			// has no edge to wait for, so the route is added once every
+			// edge follows both.
+			s.waitEdgesFollow(t, ctls)
+			t.Logf("controllers restarted with INGRESS_ACME_CHALLENGE=%s in %v; every edge connected to both %v later", typ,
+				restarted.Round(time.Millisecond), (time.Since(began) - restarted).Round(time.Millisecond))
 
 			orders, valid := s.pebble.Orders(), s.pebble.Validations()
 			name := s.c.Name("acme-" + strings.ReplaceAll(typ, "-", ""))
@@ -1009,8 +1017,9 @@ func (s *split) setLabels(t *testing.T, id string, labels map[string]string) {
 }
 
 // setEnv sets the service's environment variable key to value (a rolling
-// update) and waits until exactly replicas tasks run, all with that value.
-func (s *split) setEnv(t *testing.T, id, key, value string, replicas int) {
+// update), waits until exactly replicas tasks run, all with that value, and
+// returns them.
+func (s *split) setEnv(t *testing.T, id, key, value string, replicas int) []swarm.Task {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -1035,12 +1044,60 @@ func (s *split) setEnv(t *testing.T, id, key, value string, replicas int) {
 			}
 		}
 		if err == nil && updated == replicas && len(tasks) == replicas {
-			return
+			return tasks
 		}
 		select {
 		case <-ctx.Done():
 			t.Fatalf("%s: not %d running tasks with %s within 3m (%d, last error %v)", spec.Name, replicas, kv, updated, err)
 		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// edgeLink is one controller in an edge's /readyz (docs/admin-api.md).
+type edgeLink struct {
+	Addr      string `json:"addr"`
+	Connected bool   `json:"connected"`
+}
+
+// waitEdgesFollow waits (at most 2 minutes) until the edge of every node
+// reports, on its /readyz, a connection to each of the controller tasks ctls.
+func (s *split) waitEdgesFollow(t *testing.T, ctls []swarm.Task) {
+	t.Helper()
+	var want []string
+	for _, task := range ctls {
+		want = append(want, swarmtest.TaskIP(task, s.control.ID))
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	deadline := time.Now().Add(2 * time.Minute)
+	for _, n := range s.c.Nodes {
+		var last string
+		for {
+			var st struct {
+				Controllers []edgeLink `json:"controllers"`
+			}
+			res, err := client.Get(n.URL(edgeAdmin) + "/readyz")
+			if err == nil {
+				err = json.NewDecoder(res.Body).Decode(&st)
+				res.Body.Close()
+			}
+			connected := 0
+			for _, ip := range want {
+				if slices.ContainsFunc(st.Controllers, func(c edgeLink) bool {
+					host, _, _ := net.SplitHostPort(c.Addr)
+					return c.Connected && host == ip
+				}) {
+					connected++
+				}
+			}
+			if err == nil && connected == len(want) {
+				break
+			}
+			last = fmt.Sprintf("%+v (%v)", st.Controllers, err)
+			if time.Now().After(deadline) {
+				t.Fatalf("the edge on %s does not follow the controllers %v within 2m: %s", n.Name, want, last)
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
 	}
 }
