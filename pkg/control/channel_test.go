@@ -396,3 +396,58 @@ func TestSilentControllerDropped(t *testing.T) {
 		t.Error("the edge dropped its table with the controller")
 	}
 }
+
+// A controller with no edge connected (one that has just started) holds a
+// challenge until the first edge connects and confirms it, so that the CA
+// does not validate before any edge knows the answer; with no edge before
+// the timeout, it says so.
+func TestChallengeWaitsForFirstEdge(t *testing.T) {
+	sec := testSecret(t, "one secret for the whole cluster")
+	srv := startServer(t, sec, "ctl", func(c *ServerConfig) { c.AckTimeout = time.Minute }) // a hang guard
+	srv.SetTable(testTable(time.Now(), "a.example.test"))
+	key := certs.HTTP01Key("tok-1")
+	returned := make(chan struct{})
+	go func() {
+		srv.PutChallenge(context.Background(), key, []byte("tok-1.thumbprint"))
+		close(returned)
+	}()
+	deadline := time.After(time.Minute)
+	for {
+		srv.mu.Lock()
+		_, put := srv.challenges[key]
+		changed := srv.changed
+		srv.mu.Unlock()
+		if put {
+			break
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatal("PutChallenge never stored the challenge")
+		}
+	}
+	select {
+	case <-returned:
+		t.Fatal("PutChallenge returned with no edge connected")
+	default:
+	}
+
+	e := startEdge(t, sec, []string{srv.addr}, nil)
+	select {
+	case <-returned:
+	case <-time.After(time.Minute):
+		t.Fatal("PutChallenge did not return once an edge connected")
+	}
+	rec := httptest.NewRecorder()
+	e.HTTPHandler(http.NotFoundHandler()).ServeHTTP(rec, httptest.NewRequest("GET", "http://a.example.test"+certs.HTTP01Path+"tok-1", nil))
+	if rec.Code != 200 || rec.Body.String() != "tok-1.thumbprint" {
+		t.Errorf("when PutChallenge returned, the first edge answered %d %q, want the key authorization", rec.Code, rec.Body.String())
+	}
+	if strings.Contains(srv.logs.String(), "no edge connected") {
+		t.Error("the controller warned that no edge confirmed, though one did")
+	}
+
+	alone := startServer(t, sec, "alone", func(c *ServerConfig) { c.AckTimeout = 100 * time.Millisecond })
+	alone.PutChallenge(context.Background(), certs.HTTP01Key("tok-2"), []byte("tok-2.thumbprint"))
+	waitLog(t, alone.logs, "no edge connected and confirmed the ACME challenge in time", "tok-2+http-01")
+}

@@ -27,8 +27,8 @@
 // sends its whole state, then each change, and an empty update when idle so
 // that a silent peer is noticed; the edge acknowledges each update after it
 // applied it. A controller lets autocert proceed with a challenge only once
-// every connected edge acknowledged it, or a timeout passed (logged with the
-// edges that did not confirm).
+// every connected edge acknowledged it (with none connected, the first edge to
+// connect), or a timeout passed (logged with the edges that did not confirm).
 //
 // # Versions
 //

@@ -119,7 +119,8 @@ func sameCert(a, b Cert) bool {
 }
 
 // PutChallenge sends a challenge answer to every connected edge and returns
-// once each confirmed it, or after AckTimeout, logging which edges did not
+// once each confirmed it (with none connected, once the first edge to connect
+// confirmed it), or after AckTimeout, logging which edges did not
 // confirm. It never fails: an edge that missed the answer only fails the
 // validations that reach it.
 func (s *Server) PutChallenge(ctx context.Context, key string, data []byte) {
@@ -154,24 +155,38 @@ func (s *Server) wake() {
 }
 
 // await waits until every session connected now has confirmed state gen.
+// With no edge connected (a controller that has just started: edges find it
+// at their next look-up of the controllers), it waits for the first edge to
+// connect and confirm instead of letting the CA validate at once.
 func (s *Server) await(ctx context.Context, gen uint64, key string) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.AckTimeout)
 	defer cancel()
 	s.mu.Lock()
 	waiting := slices.Collect(maps.Keys(s.sessions))
 	s.mu.Unlock()
+	first := len(waiting) == 0
 	for {
 		s.mu.Lock()
+		if first {
+			for ss := range s.sessions {
+				first = first && ss.acked < gen
+			}
+		}
 		waiting = slices.DeleteFunc(waiting, func(ss *session) bool { return ss.acked >= gen || ss.closed })
 		ch := s.changed
 		s.mu.Unlock()
-		if len(waiting) == 0 {
+		if !first && len(waiting) == 0 {
 			s.log.Debug().Str(fieldKey, key).Msg("every edge confirmed the challenge")
 			return
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
+			if first {
+				s.log.Warn().Str(fieldKey, key).
+					Msg("no edge connected and confirmed the ACME challenge in time; a validation that reaches an edge will fail")
+				return
+			}
 			names := make([]string, 0, len(waiting))
 			for _, ss := range waiting {
 				names = append(names, ss.name())
