@@ -61,6 +61,9 @@ func (rs *routeState) hijackStream(ex *exchange, r *http.Request, res *http.Resp
 		go rs.endStream(ex, r, sb)
 		return true
 	}
+	// The headers to send are in header; res lives as long as the stream
+	// (its body reads the trailers into it): let go of its copy.
+	res.Header = nil
 	s := &h1.Stream{
 		Conn: conn, Res: res, Header: header, Body: sb, Cancel: hb,
 		WriteTimeout:  ex.wbound,

@@ -42,7 +42,7 @@ var (
 type Stream struct {
 	Conn   net.Conn       // the client connection
 	Res    *http.Response // status, content length, and the trailers once the body has ended
-	Header http.Header    // the response headers to send
+	Header http.Header    // the response headers to send; dropped once sent
 	Body   io.Reader      // the body to copy
 	// Cancel is closed when the client leaves while the body is copied; it
 	// must make a blocked Read of Body return (e.g. the upstream Body that
@@ -153,6 +153,7 @@ func (s *Stream) writeHead() error {
 	}
 	bw.Reset(nil)
 	bufWriters.Put(bw)
+	s.Header = nil // an open stream need not keep them
 	return err
 }
 
