@@ -242,7 +242,10 @@ func (t *Transport) readResponse(ctx context.Context, c *conn, req *http.Request
 	c.cr.left = t.maxHead // the buffer is empty: a connection is pooled only so
 	defer func() { c.cr.left = -1 }()
 	for {
-		res, err := http.ReadResponse(c.br, req)
+		res, ok, err := readSimpleResponse(c.br, req) // simplehead.go
+		if !ok {
+			res, err = http.ReadResponse(c.br, req)
+		}
 		if err != nil {
 			// Only our read deadline is the header timeout. Other errors
 			// whose Timeout is true, such as ETIMEDOUT from TCP_USER_TIMEOUT
