@@ -777,12 +777,13 @@ func httpsGet(addr, host string, roots *x509.CertPool) (int, error) {
 	return res.StatusCode, nil
 }
 
-// testCut cuts the worker's link under load through the managers' edges.
-// The backend sets connect_timeout=1s, as an operator would on a LAN where a
-// connect takes under a millisecond: a dial to the cut task then fails within
-// 1 s and ejects it at once, and a request already written to it fails within
-// 1 s too (TCP_USER_TIMEOUT follows connect_timeout); both GETs are retried on
-// another task (docs/labels.md, Upstream health). The goals of issue 11 (no
+// testCut cuts the worker's link under load through the managers' edges,
+// with the default connect_timeout (5 s): a dial to the cut task that is not
+// up within 250 ms is hedged by a dial to another task, which serves the
+// request, and when the hung dial fails (at connect_timeout) the cut task is
+// ejected; a request already written on a pooled connection to it fails when
+// TCP_USER_TIMEOUT ends that connection and is retried on another task
+// (docs/labels.md, Upstream health). The goals of issue 11 (no
 // failed idempotent request, none slower than 2 s, ejected within 3 s of the
 // first failed dial) are timing figures and are logged; what is asserted is
 // what must hold however busy the machine: no request fails, and every
@@ -793,7 +794,7 @@ func (s *split) testCut(t *testing.T) {
 	tasks := s.c.TasksByNode(t, s.c.WaitTasks(t, s.app, len(s.c.Nodes)))
 	workerIP := swarmtest.TaskIP(tasks[w][0], s.edgeNet.ID)
 	managers := s.c.Managers()
-	s.setLabels(t, s.app, map[string]string{"ingress.connect_timeout": "1s", "ingress.headers.X-Cut": "ready"})
+	s.setLabels(t, s.app, map[string]string{"ingress.headers.X-Cut": "ready"})
 	for _, m := range managers {
 		s.waitHeader(t, m, s.appHost, "X-Cut", "ready", time.Minute)
 	}
@@ -813,7 +814,7 @@ func (s *split) testCut(t *testing.T) {
 	wg.Wait()
 	l.waitOK(t, 50) // still answering after the worker left
 	r := l.finish()
-	t.Logf("worker cut off: %d GETs through the 2 managers' edges, %d failed, slowest %v (goal: 0 failed, none over 2s); the worker's task ejected by each manager's edge %v after the cut (goal: within 3s of the first failed dial, which comes up to connect_timeout=1s after the cut), out of the table %v after the cut (Swarm marked the node down)",
+	t.Logf("worker cut off: %d GETs through the 2 managers' edges, %d failed, slowest %v (goal: 0 failed, none over 2s); the worker's task ejected by each manager's edge %v after the cut (goal: within 3s of the first failed dial, which comes up to connect_timeout=5s after the cut), out of the table %v after the cut (Swarm marked the node down)",
 		r.total, len(r.failures), r.slowest.Round(time.Millisecond), roundAll(ejected), roundAll(left))
 	if len(r.failures) > 0 {
 		t.Errorf("%d of %d idempotent requests failed with the worker cut off: %q", len(r.failures), r.total, r.failures[:min(len(r.failures), 5)])
