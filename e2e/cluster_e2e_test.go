@@ -782,7 +782,7 @@ func httpsGet(addr, host string, roots *x509.CertPool) (int, error) {
 // up within 250 ms is hedged by a dial to another task, which serves the
 // request, and when the hung dial fails (at connect_timeout) the cut task is
 // ejected; a request already written on a pooled connection to it fails when
-// TCP_USER_TIMEOUT ends that connection and is retried on another task
+// TCP_USER_TIMEOUT (1 s) ends that connection and is retried on another task
 // (docs/labels.md, Upstream health). The goals of issue 11 (no
 // failed idempotent request, none slower than 2 s, ejected within 3 s of the
 // first failed dial) are timing figures and are logged; what is asserted is

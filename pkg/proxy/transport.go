@@ -44,12 +44,22 @@ func dialTCP4(ctx context.Context, addr string) (net.Conn, error) {
 	return dialer.DialContext(ctx, "tcp4", addr)
 }
 
-// upstreamDial dials every upstream connection of the transports whose
-// connect timeout is connect: dialTCP4 with TCP_USER_TIMEOUT set to it
-// (usertimeout_linux.go).
-func upstreamDial(connect time.Duration) func(ctx context.Context, addr string) (net.Conn, error) {
+// upstreamUserTimeout is how long data sent to an upstream may stay
+// unacknowledged before the kernel ends the connection (Linux
+// TCP_USER_TIMEOUT, usertimeout_linux.go). A live peer acknowledges within
+// milliseconds on a swarm's overlay, even while it does not read, and a
+// lost segment is resent after 200 ms and again 400 ms later: 1 s is lost
+// segments, not a slow peer. It is not connect_timeout (5 s by default): a
+// request written on a pooled connection to a task whose node was cut off
+// would wait that long before its retry, where a new connection to it is
+// hedged after 250 ms (hedge.go).
+const upstreamUserTimeout = time.Second
+
+// upstreamDial dials every upstream connection: dialTCP4 with
+// TCP_USER_TIMEOUT set to upstreamUserTimeout.
+func upstreamDial() func(ctx context.Context, addr string) (net.Conn, error) {
 	d := *dialer
-	d.Control = userTimeout(connect)
+	d.Control = userTimeout(upstreamUserTimeout)
 	return func(ctx context.Context, addr string) (net.Conn, error) {
 		return d.DialContext(ctx, "tcp4", addr)
 	}
@@ -59,11 +69,11 @@ type dialFunc = func(ctx context.Context, addr string) (net.Conn, error)
 
 // upstreamDial is the dial function of the HTTP/1.1 transports: the
 // package's, or the one tests set (dialHook).
-func (h *Handler) upstreamDial(connect time.Duration) dialFunc {
+func (h *Handler) upstreamDial() dialFunc {
 	if h.dialHook != nil {
 		return h.dialHook
 	}
-	return upstreamDial(connect)
+	return upstreamDial()
 }
 
 // transportKey identifies one shared transport. The response header and
@@ -85,7 +95,7 @@ func (h *Handler) transport(scheme string, b route.Bounds) http.RoundTripper {
 	var t http.RoundTripper
 	if scheme == route.SchemeHTTP || scheme == "" {
 		t = h1.New(h1.Config{
-			Dial:            h.upstreamDial(b.Connect),
+			Dial:            h.upstreamDial(),
 			HeaderTimeout:   b.Header,
 			ConnectTimeout:  b.Connect,
 			MaxResponseHead: maxResponseHead,
@@ -118,7 +128,7 @@ func newTransport(scheme string, timeout, connect time.Duration) *http.Transport
 	} else {
 		protocols.SetHTTP1(true)
 	}
-	dial := upstreamDial(connect)
+	dial := upstreamDial()
 	return &http.Transport{
 		Proxy: nil, // never an environment proxy
 		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {

@@ -11,13 +11,13 @@ import (
 )
 
 // userTimeout returns the Control function of the upstream dialer: it sets
-// TCP_USER_TIMEOUT to d, so that data the upstream has not acknowledged
-// within d ends the connection. A request written to a task that vanished
-// (its node cut off, its traffic blackholed) then fails within d, and an
-// idempotent one is retried on another task, instead of waiting out
-// minutes of retransmissions. A peer that is alive acknowledges within
-// milliseconds, even while it does not read (a zero window is acknowledged
-// too). d is the route's connect_timeout (docs/labels.md).
+// TCP_USER_TIMEOUT to d (at least 1 s), so that data the upstream has not
+// acknowledged within d ends the connection. A request written to a task
+// that vanished (its node cut off, its traffic blackholed) then fails
+// within d, and an idempotent one is retried on another task, instead of
+// waiting out minutes of retransmissions. A peer that is alive acknowledges
+// within milliseconds, even while it does not read (a zero window is
+// acknowledged too). d is upstreamUserTimeout (transport.go).
 func userTimeout(d time.Duration) func(network, address string, c syscall.RawConn) error {
 	ms := int(max(d, time.Second) / time.Millisecond)
 	return func(_, _ string, c syscall.RawConn) error {
