@@ -145,14 +145,18 @@ func (rs *routeState) hedgeTarget(req *http.Request, ex *exchange, tried uint64)
 
 // settle takes the last n results of connect's dials after it returned:
 // each is lost, except skip's (the attempt connect returned to a client
-// that left, which its caller observes), whose connection is only pooled.
+// that left, which its caller has released and observed as neutral): its
+// connection is pooled and its connect error still counts.
 func (rs *routeState) settle(results <-chan dialed, n int, skip *upstream) {
 	for range n {
 		r := <-results
-		if r.a.u != skip {
+		switch {
+		case r.a.u != skip:
 			rs.lost(r)
-		} else if r.err == nil {
+		case r.err == nil:
 			r.c.Release()
+		case isDial(r.err):
+			rs.failed(r.a.u, reasonConnect, false)
 		}
 	}
 }

@@ -295,3 +295,124 @@ func TestHedgeLoserPooled(t *testing.T) {
 		return true
 	})
 }
+
+// The hedge never goes to an ejected upstream: with the only other one
+// ejected, the slow dial is waited for.
+func TestHedgeNotToEjected(t *testing.T) {
+	black, other := deadAddr(t), addrOf(t, echo(t, "other"))
+	g := newGate(true) // never released: the dial ends at connect_timeout
+	n := newFakeNet(map[netip.AddrPort]*gate{black: g})
+	r := testRoute("app.test", black, other)
+	r.ConnectTimeout = time.Second
+	f := hedgeFixture(t, n, io.Discard, r)
+	rs := routeOf(t, f)
+	uo := upstreamOf(rs, other)
+	uo.health.until.Store(time.Now().Add(time.Hour).UnixNano()) // ejected
+	res := f.do(t, f.newRequest(t, http.MethodGet, "app.test", "/", nil))
+	res.Body.Close()
+	if v, _ := gathered(t, f, "ingress_upstream_hedges_total", map[string]string{"route": "svc/default"}); v != 0 {
+		t.Fatalf("hedges = %v, want 0: the hedge went to an ejected upstream", v)
+	}
+	if d := n.count(n.dials, black); d != 1 {
+		t.Fatalf("%d dials to the slow upstream, want 1", d)
+	}
+}
+
+// A client that leaves while both dials are pending: each dial's outcome is
+// still taken when it ends (the failed one ejects, the connected one is
+// pooled) and the in-flight counts go back to zero.
+func TestHedgeClientLeaves(t *testing.T) {
+	black, slow := deadAddr(t), addrOf(t, echo(t, "slow"))
+	gb, gs := newGate(true), newGate(false)
+	n := newFakeNet(map[netip.AddrPort]*gate{black: gb, slow: gs})
+	r := testRoute("app.test", black, slow)
+	r.ConnectTimeout = time.Minute
+	f := hedgeFixture(t, n, io.Discard, r)
+	rs := routeOf(t, f)
+	ub, us := upstreamOf(rs, black), upstreamOf(rs, slow)
+	us.inflight.Add(1) // the balancer picks the blackholed one first
+	ctx, cancel := context.WithCancel(context.Background())
+	req := f.newRequest(t, http.MethodGet, "app.test", "/", nil).WithContext(ctx)
+	done := make(chan error, 1)
+	go func() {
+		res, err := f.front.Client().Do(req)
+		if err == nil {
+			res.Body.Close()
+		}
+		done <- err
+	}()
+	for _, g := range []*gate{gb, gs} {
+		select {
+		case <-g.started:
+		case <-time.After(waitLimit):
+			t.Fatal("the dials did not both start")
+		}
+	}
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("the cancelled request got an answer")
+	}
+	// Both dials are held until the proxy has given up on the request.
+	eventually(t, "the request given up", func() bool {
+		v, _ := gathered(t, f, "ingress_upstream_errors_total", map[string]string{"route": "svc/default", "kind": kindCanceled})
+		return v == 1
+	})
+	us.inflight.Add(-1)
+	close(gb.release)
+	close(gs.release)
+	eventually(t, "the blackholed one ejected", func() bool { return ub.health.until.Load() != 0 })
+	eventually(t, "the connection pooled", func() bool { return rs.h1.Idle(slow.String()) == 1 })
+	eventually(t, "in-flight counts back to zero", func() bool { return ub.inflight.Load() == 0 && us.inflight.Load() == 0 })
+	if us.health.fails.Load() != 0 || us.health.until.Load() != 0 {
+		t.Fatal("the upstream that connected was blamed")
+	}
+}
+
+// The first dial fails while the hedge is still dialling: its upstream is
+// ejected at once and the request waits for the hedge.
+func TestHedgeFirstFailsHedgeWins(t *testing.T) {
+	black, slow := deadAddr(t), addrOf(t, echo(t, "slow"))
+	gb, gs := newGate(true), newGate(false)
+	n := newFakeNet(map[netip.AddrPort]*gate{black: gb, slow: gs})
+	r := testRoute("app.test", black, slow)
+	r.ConnectTimeout = time.Minute
+	f := hedgeFixture(t, n, io.Discard, r)
+	rs := routeOf(t, f)
+	ub, us := upstreamOf(rs, black), upstreamOf(rs, slow)
+	us.inflight.Add(1) // the balancer picks the blackholed one first
+	type answer struct {
+		body string
+		err  error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		res, err := f.front.Client().Do(f.newRequest(t, http.MethodPost, "app.test", "/", strings.NewReader("p")))
+		if err != nil {
+			done <- answer{err: err}
+			return
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		done <- answer{string(b), err}
+	}()
+	for _, g := range []*gate{gb, gs} {
+		select {
+		case <-g.started:
+		case <-time.After(waitLimit):
+			t.Fatal("the dials did not both start")
+		}
+	}
+	close(gb.release)
+	eventually(t, "the blackholed one ejected", func() bool { return ub.health.until.Load() != 0 })
+	select {
+	case a := <-done:
+		t.Fatalf("answered before the hedge connected: %+v", a)
+	default:
+	}
+	close(gs.release)
+	if a := <-done; a.err != nil || a.body != "slow POST p" {
+		t.Fatalf("got %+v, want the hedge's answer", a)
+	}
+	us.inflight.Add(-1)
+	eventually(t, "in-flight counts back to zero", func() bool { return ub.inflight.Load() == 0 && us.inflight.Load() == 0 })
+}
