@@ -5,12 +5,12 @@ import (
 	"unsafe"
 )
 
-// use8KiB needs 8 KiB more of stack than its caller.
+// use4KiB needs 4 KiB more of stack than its caller.
 //
 //go:noinline
-func use8KiB() {
+func use4KiB() {
 	if growStackNever {
-		var pad [8 << 10]byte
+		var pad [4 << 10]byte
 		growStackSink(pad[:])
 	}
 }
@@ -31,13 +31,13 @@ func stackMoves(prep, f func()) bool {
 }
 
 // TestGrowStack: after growStack, a goroutine has room for the deep stack
-// of a proxied request: using 8 KiB more does not grow it again, where a
+// of a proxied request: using 4 KiB more does not grow it again, where a
 // new goroutine's stack has to grow for it.
 func TestGrowStack(t *testing.T) {
-	if !stackMoves(func() {}, use8KiB) {
-		t.Skip("new goroutines start with stacks of more than 8 KiB here: nothing to compare")
+	if !stackMoves(func() {}, use4KiB) {
+		t.Skip("new goroutines start with stacks of more than 4 KiB here: nothing to compare")
 	}
-	if stackMoves(growStack, use8KiB) {
+	if stackMoves(growStack, use4KiB) {
 		t.Fatal("the stack grew again after growStack")
 	}
 }
