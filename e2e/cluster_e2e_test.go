@@ -804,18 +804,19 @@ func (s *split) testCut(t *testing.T) {
 	cut := time.Now()
 	var wg sync.WaitGroup
 	ejected := make([]time.Duration, len(managers))
+	reasons := make([]string, len(managers))
 	left := make([]time.Duration, len(managers))
 	for i, m := range managers {
 		wg.Go(func() {
-			ejected[i] = s.waitEjected(t, m, workerIP, cut)
+			ejected[i], reasons[i] = s.waitEjected(t, m, workerIP, cut)
 			left[i] = s.waitUpstreamGone(t, m, workerIP, cut)
 		})
 	}
 	wg.Wait()
 	l.waitOK(t, 50) // still answering after the worker left
 	r := l.finish()
-	t.Logf("worker cut off: %d GETs through the 2 managers' edges, %d failed, slowest %v (goal: 0 failed, none over 2s); the worker's task ejected by each manager's edge %v after the cut (goal: within 3s of the first failed dial, which comes up to connect_timeout=5s after the cut), out of the table %v after the cut (Swarm marked the node down)",
-		r.total, len(r.failures), r.slowest.Round(time.Millisecond), roundAll(ejected), roundAll(left))
+	t.Logf("worker cut off: %d GETs through the 2 managers' edges, %d failed, slowest %v (goal: 0 failed, none over 2s); the worker's task ejected by each manager's edge %v after the cut, reason %q (goal: within 3s of the first failed dial, which comes up to connect_timeout=5s after the cut), out of the table %v after the cut (Swarm marked the node down); hedged connects per edge: %v",
+		r.total, len(r.failures), r.slowest.Round(time.Millisecond), roundAll(ejected), reasons, roundAll(left), s.hedges(managers))
 	if len(r.failures) > 0 {
 		t.Errorf("%d of %d idempotent requests failed with the worker cut off: %q", len(r.failures), r.total, r.failures[:min(len(r.failures), 5)])
 	}
@@ -860,8 +861,9 @@ func (s *split) testCut(t *testing.T) {
 
 // waitEjected polls the edge's /api/routes until a route's upstream_health
 // shows upstream ip ejected (or in its trial after an ejection), and returns
-// the time since cut; 0 when it never was within 90 s (then an error).
-func (s *split) waitEjected(t *testing.T, n *clustertest.Node, ip string, cut time.Time) time.Duration {
+// the time since cut and the ejection's reason; 0 when it never was within
+// 90 s (then an error).
+func (s *split) waitEjected(t *testing.T, n *clustertest.Node, ip string, cut time.Time) (time.Duration, string) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
@@ -870,6 +872,7 @@ func (s *split) waitEjected(t *testing.T, n *clustertest.Node, ip string, cut ti
 				UpstreamHealth []struct {
 					Upstream string `json:"upstream"`
 					State    string `json:"state"`
+					Reason   string `json:"reason"`
 				} `json:"upstream_health"`
 			} `json:"routes"`
 		}
@@ -882,7 +885,7 @@ func (s *split) waitEjected(t *testing.T, n *clustertest.Node, ip string, cut ti
 			for _, r := range v.Routes {
 				for _, u := range r.UpstreamHealth {
 					if strings.HasPrefix(u.Upstream, ip+":") && (u.State == "ejected" || u.State == "trial") {
-						return time.Since(cut)
+						return time.Since(cut), u.Reason
 					}
 				}
 			}
@@ -890,7 +893,32 @@ func (s *split) waitEjected(t *testing.T, n *clustertest.Node, ip string, cut ti
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Errorf("the edge on %s never showed %s ejected within 90s of the cut", n.Name, ip)
-	return 0
+	return 0, ""
+}
+
+// hedges reads ingress_upstream_hedges_total of each node's edge (summed
+// over routes), for the log; -1 where /metrics did not answer.
+func (s *split) hedges(nodes []*clustertest.Node) []float64 {
+	client := &http.Client{Timeout: 5 * time.Second}
+	var out []float64
+	for _, n := range nodes {
+		sum := -1.0
+		if res, err := client.Get(n.URL(edgeAdmin) + "/metrics"); err == nil {
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			sum = 0
+			for line := range strings.Lines(string(body)) {
+				if strings.HasPrefix(line, "ingress_upstream_hedges_total{") {
+					var v float64
+					if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err == nil {
+						sum += v
+					}
+				}
+			}
+		}
+		out = append(out, sum)
+	}
+	return out
 }
 
 // waitUpstreamGone polls the edge's /api/routes until no route holds
