@@ -966,23 +966,16 @@ func (s *split) scale(t *testing.T, id string, replicas uint64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	api := s.c.Manager().Client
-	svc, _, err := api.ServiceInspectWithRaw(ctx, id, swarm.ServiceInspectOptions{})
-	if err != nil {
-		t.Fatalf("inspect service: %v", err)
-	}
-	spec := svc.Spec
-	spec.Mode.Replicated.Replicas = &replicas
-	if _, err := api.ServiceUpdate(ctx, id, svc.Version, spec, swarm.ServiceUpdateOptions{}); err != nil {
-		t.Fatalf("scale %s to %d: %v", spec.Name, replicas, err)
-	}
+	name := s.update(ctx, t, id, fmt.Sprintf("scale to %d", replicas), func(spec *swarm.ServiceSpec) {
+		spec.Mode.Replicated.Replicas = &replicas
+	})
 	for {
 		if tasks, err := s.tasks(ctx, id); err == nil && len(runningIDs(tasks)) == int(replicas) && len(tasks) == int(replicas) {
 			return
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("%s: not %d running tasks within 90s", spec.Name, replicas)
+			t.Fatalf("%s: not %d running tasks within 90s", name, replicas)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -1031,18 +1024,28 @@ func (s *split) setLabels(t *testing.T, id string, labels map[string]string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	s.update(ctx, t, id, "update labels", func(spec *swarm.ServiceSpec) {
+		for k, v := range labels {
+			spec.Labels[k] = v
+		}
+	})
+}
+
+// update reads the service's spec, lets change edit it and writes it back;
+// what names the step in a failure.
+func (s *split) update(ctx context.Context, t *testing.T, id, what string, change func(*swarm.ServiceSpec)) (name string) {
+	t.Helper()
 	api := s.c.Manager().Client
 	svc, _, err := api.ServiceInspectWithRaw(ctx, id, swarm.ServiceInspectOptions{})
 	if err != nil {
-		t.Fatalf("inspect service: %v", err)
+		t.Fatalf("%s: inspect service: %v", what, err)
 	}
 	spec := svc.Spec
-	for k, v := range labels {
-		spec.Labels[k] = v
-	}
+	change(&spec)
 	if _, err := api.ServiceUpdate(ctx, id, svc.Version, spec, swarm.ServiceUpdateOptions{}); err != nil {
-		t.Fatalf("update labels: %v", err)
+		t.Fatalf("%s on %s: %v", what, spec.Name, err)
 	}
+	return spec.Name
 }
 
 // setEnv sets the service's environment variable key to value (a rolling
@@ -1052,18 +1055,11 @@ func (s *split) setEnv(t *testing.T, id, key, value string, replicas int) []swar
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	api := s.c.Manager().Client
-	svc, _, err := api.ServiceInspectWithRaw(ctx, id, swarm.ServiceInspectOptions{})
-	if err != nil {
-		t.Fatalf("inspect service: %v", err)
-	}
-	spec := svc.Spec
 	kv := key + "=" + value
-	env := slices.DeleteFunc(slices.Clone(spec.TaskTemplate.ContainerSpec.Env), func(e string) bool { return strings.HasPrefix(e, key+"=") })
-	spec.TaskTemplate.ContainerSpec.Env = append(env, kv)
-	if _, err := api.ServiceUpdate(ctx, id, svc.Version, spec, swarm.ServiceUpdateOptions{}); err != nil {
-		t.Fatalf("set %s on %s: %v", kv, spec.Name, err)
-	}
+	name := s.update(ctx, t, id, "set "+kv, func(spec *swarm.ServiceSpec) {
+		env := slices.DeleteFunc(slices.Clone(spec.TaskTemplate.ContainerSpec.Env), func(e string) bool { return strings.HasPrefix(e, key+"=") })
+		spec.TaskTemplate.ContainerSpec.Env = append(env, kv)
+	})
 	for {
 		tasks, err := s.tasks(ctx, id)
 		updated := 0
@@ -1077,7 +1073,7 @@ func (s *split) setEnv(t *testing.T, id, key, value string, replicas int) []swar
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("%s: not %d running tasks with %s within 3m (%d, last error %v)", spec.Name, replicas, kv, updated, err)
+			t.Fatalf("%s: not %d running tasks with %s within 3m (%d, last error %v)", name, replicas, kv, updated, err)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
