@@ -430,47 +430,69 @@ func httpRequest(t *testing.T, ctx context.Context) *http.Request {
 	return req
 }
 
-// checkRig runs a Handler's active checks in lockstep: each checker waits
-// for a step before its next check, and each check is reported.
+// checkRig runs a Handler's active checks in lockstep: after each check a
+// checker parks (reports its address on parked) and waits for a step of its
+// own, so that a round checks each upstream exactly once, and every checker
+// is parked, its result recorded, when a round returns.
 type checkRig struct {
-	step    chan struct{}
-	checked chan netip.AddrPort
-	exited  chan struct{} // a checker stopped
+	mu     sync.Mutex
+	steps  map[netip.AddrPort]chan struct{}
+	parked chan netip.AddrPort
+	exited chan struct{} // a parked checker stopped
 }
 
 func newCheckRig(h *Handler) *checkRig {
-	r := &checkRig{step: make(chan struct{}), checked: make(chan netip.AddrPort, 16), exited: make(chan struct{}, 16)}
-	h.health.checks.tick = func(ctx context.Context, _ time.Duration) bool {
+	r := &checkRig{steps: map[netip.AddrPort]chan struct{}{}, parked: make(chan netip.AddrPort, 16), exited: make(chan struct{}, 16)}
+	h.health.checks.tick = func(ctx context.Context, c *checker, _ time.Duration) bool {
+		step := r.step(c.key.addr)
+		r.parked <- c.key.addr
 		select {
-		case <-r.step:
+		case <-step:
 			return true
 		case <-ctx.Done():
 			r.exited <- struct{}{}
 			return false
 		}
 	}
-	h.health.checks.checked = func(c *checker) { r.checked <- c.key.addr }
 	return r
 }
 
-// round lets n checkers check once more (or, first, waits for the n first
-// checks) and waits for their results.
-func (r *checkRig) round(t *testing.T, n int, first bool) {
+// step is the channel that lets the checker of addr check once more.
+func (r *checkRig) step(addr netip.AddrPort) chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.steps[addr] == nil {
+		r.steps[addr] = make(chan struct{})
+	}
+	return r.steps[addr]
+}
+
+// round lets the checkers of addrs check once more (or, first, waits for
+// their first checks) and waits until each has checked and parked again.
+func (r *checkRig) round(t *testing.T, addrs []netip.AddrPort, first bool) {
 	t.Helper()
-	for i := range n {
-		if !first {
+	if !first {
+		for _, a := range addrs {
 			select {
-			case r.step <- struct{}{}:
+			case r.step(a) <- struct{}{}:
 			case <-time.After(waitLimit):
-				t.Fatalf("checker %d of %d does not wait for its next check", i+1, n)
+				t.Fatalf("the checker of %s does not wait for its next check", a)
 			}
 		}
 	}
-	for i := range n {
+	left := map[netip.AddrPort]bool{}
+	for _, a := range addrs {
+		left[a] = true
+	}
+	for len(left) > 0 {
 		select {
-		case <-r.checked:
+		case a := <-r.parked:
+			if !left[a] {
+				t.Fatalf("the checker of %s checked twice in one round", a)
+			}
+			delete(left, a)
 		case <-time.After(waitLimit):
-			t.Fatalf("check %d of %d did not report", i+1, n)
+			t.Fatalf("no check reported by the checkers of %v", left)
 		}
 	}
 }
@@ -482,16 +504,17 @@ func TestActiveChecks(t *testing.T) {
 	a, b := newFlaky(t), newFlaky(t)
 	rt := testRoute("app.test", a.addr, b.addr)
 	rt.HealthCheck = &route.HealthCheck{Path: "/healthz", StatusMin: 200, StatusMax: 200}
+	ups := []netip.AddrPort{a.addr, b.addr}
 	f := newFixture(t, Config{}, nil)
 	rig := newCheckRig(f.h)
 	f.h.SetTable(table(rt))
-	rig.round(t, 2, true)
+	rig.round(t, ups, true)
 
 	f.getUntilHit(t, "app.test", a, 200)
 	f.getUntilHit(t, "app.test", b, 200)
 
 	a.healthz.Store(503)
-	rig.round(t, 2, false)
+	rig.round(t, ups, false)
 	st := upstreamState(t, f.h, currentTable(f.h), a.addr)
 	if st.State != "failing_check" || st.Check != checkFailing || !strings.Contains(st.CheckError, "503") {
 		t.Fatalf("failing check: %+v", st)
@@ -511,14 +534,14 @@ func TestActiveChecks(t *testing.T) {
 
 	// Both failing: neither is taken out (the route keeps its upstreams).
 	b.healthz.Store(500)
-	rig.round(t, 2, false)
+	rig.round(t, ups, false)
 	f.getUntilHit(t, "app.test", a, 200)
 	f.getUntilHit(t, "app.test", b, 200)
 
 	// Passing again: back in rotation.
 	a.healthz.Store(0)
 	b.healthz.Store(0)
-	rig.round(t, 2, false)
+	rig.round(t, ups, false)
 	if st := upstreamState(t, f.h, currentTable(f.h), a.addr); st.State != "up" || st.Check != checkPassing {
 		t.Fatalf("passing again: %+v", st)
 	}
@@ -546,7 +569,7 @@ func TestActiveChecks(t *testing.T) {
 
 	// Close waits for the checkers of the table in use.
 	f.h.SetTable(table(rt))
-	rig.round(t, 2, true)
+	rig.round(t, ups, true)
 	closed := make(chan struct{})
 	go func() { f.h.Close(); close(closed) }()
 	select {

@@ -84,16 +84,15 @@ type checks struct {
 	closed bool
 	wg     sync.WaitGroup
 
-	// tick waits for the next check (tests replace it to run checks in
-	// lockstep); checked, when set, is called after each check.
-	tick    func(ctx context.Context, d time.Duration) bool
-	checked func(c *checker)
+	// tick waits, after each check of c, for c's next check; false: c stops.
+	// Tests replace it to run the checks in lockstep.
+	tick func(ctx context.Context, c *checker, d time.Duration) bool
 }
 
 func (cs *checks) init(h *Handler) {
 	cs.h = h
 	cs.all = map[checkKey]*checker{}
-	cs.tick = sleep
+	cs.tick = func(ctx context.Context, _ *checker, d time.Duration) bool { return sleep(ctx, d) }
 	cs.client = &http.Client{
 		Transport: &http.Transport{
 			Proxy:             nil,
@@ -183,7 +182,7 @@ func (cs *checks) run(ctx context.Context, ck *checker) {
 	c := ck.key.check.WithDefaults()
 	for {
 		cs.check(ctx, ck, c)
-		if ctx.Err() != nil || !cs.tick(ctx, c.Interval) {
+		if ctx.Err() != nil || !cs.tick(ctx, ck, c.Interval) {
 			return
 		}
 	}
@@ -209,9 +208,6 @@ func (cs *checks) check(ctx context.Context, ck *checker, c route.HealthCheck) {
 		log.Warn().Str(fieldUpstream, ck.key.addr.String()).Str("check", ck.url).Err(err).Msg("upstream fails its health check")
 	case err == nil && before == 2:
 		log.Info().Str(fieldUpstream, ck.key.addr.String()).Str("check", ck.url).Msg("upstream passes its health check again")
-	}
-	if cs.checked != nil {
-		cs.checked(ck)
 	}
 }
 
