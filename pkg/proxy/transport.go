@@ -55,25 +55,25 @@ func dialTCP4(ctx context.Context, addr string) (net.Conn, error) {
 // hedged after 250 ms (hedge.go).
 const upstreamUserTimeout = time.Second
 
-// upstreamDial dials every upstream connection: dialTCP4 with
+type dialFunc = func(ctx context.Context, addr string) (net.Conn, error)
+
+// dialUpstream dials every upstream connection: dialTCP4 with
 // TCP_USER_TIMEOUT set to upstreamUserTimeout.
-func upstreamDial() func(ctx context.Context, addr string) (net.Conn, error) {
+var dialUpstream dialFunc = func() dialFunc {
 	d := *dialer
 	d.Control = userTimeout(upstreamUserTimeout)
 	return func(ctx context.Context, addr string) (net.Conn, error) {
 		return d.DialContext(ctx, "tcp4", addr)
 	}
-}
+}()
 
-type dialFunc = func(ctx context.Context, addr string) (net.Conn, error)
-
-// upstreamDial is the dial function of the HTTP/1.1 transports: the
-// package's, or the one tests set (dialHook).
+// upstreamDial is the dial function of the HTTP/1.1 transports:
+// dialUpstream, or the one tests set (dialHook).
 func (h *Handler) upstreamDial() dialFunc {
 	if h.dialHook != nil {
 		return h.dialHook
 	}
-	return upstreamDial()
+	return dialUpstream
 }
 
 // transportKey identifies one shared transport. The response header and
@@ -128,7 +128,7 @@ func newTransport(scheme string, timeout, connect time.Duration) *http.Transport
 	} else {
 		protocols.SetHTTP1(true)
 	}
-	dial := upstreamDial()
+	dial := dialUpstream
 	return &http.Transport{
 		Proxy: nil, // never an environment proxy
 		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {

@@ -20,7 +20,7 @@ func TestUpstreamUserTimeout(t *testing.T) {
 	}
 	defer ln.Close()
 	for _, tc := range []struct{ want time.Duration }{{time.Second}} {
-		c, err := upstreamDial()(t.Context(), ln.Addr().String())
+		c, err := dialUpstream(t.Context(), ln.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
