@@ -318,19 +318,40 @@ func TestHedgeNotToEjected(t *testing.T) {
 	}
 }
 
+// gatedPair is a route of two upstreams whose dials the test lets end:
+// a blackholed one (gb, failing when released), which the balancer picks
+// first, and a slow one (gs, connecting when released). The slow one's
+// in-flight count is raised by one for that; the test lowers it at the end.
+func gatedPair(t *testing.T) (f *fixture, rs *routeState, gb, gs *gate, ub, us *upstream) {
+	black, slow := deadAddr(t), addrOf(t, echo(t, "slow"))
+	gb, gs = newGate(true), newGate(false)
+	n := newFakeNet(map[netip.AddrPort]*gate{black: gb, slow: gs})
+	r := testRoute("app.test", black, slow)
+	r.ConnectTimeout = time.Minute
+	f = hedgeFixture(t, n, io.Discard, r)
+	rs = routeOf(t, f)
+	ub, us = upstreamOf(rs, black), upstreamOf(rs, slow)
+	us.inflight.Add(1) // the balancer picks the blackholed one first
+	return f, rs, gb, gs, ub, us
+}
+
+// bothStarted waits until the dials of both gates have started.
+func bothStarted(t *testing.T, gb, gs *gate) {
+	t.Helper()
+	for _, g := range []*gate{gb, gs} {
+		select {
+		case <-g.started:
+		case <-time.After(waitLimit):
+			t.Fatal("the dials did not both start")
+		}
+	}
+}
+
 // A client that leaves while both dials are pending: each dial's outcome is
 // still taken when it ends (the failed one ejects, the connected one is
 // pooled) and the in-flight counts go back to zero.
 func TestHedgeClientLeaves(t *testing.T) {
-	black, slow := deadAddr(t), addrOf(t, echo(t, "slow"))
-	gb, gs := newGate(true), newGate(false)
-	n := newFakeNet(map[netip.AddrPort]*gate{black: gb, slow: gs})
-	r := testRoute("app.test", black, slow)
-	r.ConnectTimeout = time.Minute
-	f := hedgeFixture(t, n, io.Discard, r)
-	rs := routeOf(t, f)
-	ub, us := upstreamOf(rs, black), upstreamOf(rs, slow)
-	us.inflight.Add(1) // the balancer picks the blackholed one first
+	f, rs, gb, gs, ub, us := gatedPair(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	req := f.newRequest(t, http.MethodGet, "app.test", "/", nil).WithContext(ctx)
 	done := make(chan error, 1)
@@ -341,13 +362,7 @@ func TestHedgeClientLeaves(t *testing.T) {
 		}
 		done <- err
 	}()
-	for _, g := range []*gate{gb, gs} {
-		select {
-		case <-g.started:
-		case <-time.After(waitLimit):
-			t.Fatal("the dials did not both start")
-		}
-	}
+	bothStarted(t, gb, gs)
 	cancel()
 	if err := <-done; err == nil {
 		t.Fatal("the cancelled request got an answer")
@@ -361,7 +376,7 @@ func TestHedgeClientLeaves(t *testing.T) {
 	close(gb.release)
 	close(gs.release)
 	eventually(t, "the blackholed one ejected", func() bool { return ub.health.until.Load() != 0 })
-	eventually(t, "the connection pooled", func() bool { return rs.h1.Idle(slow.String()) == 1 })
+	eventually(t, "the connection pooled", func() bool { return rs.h1.Idle(us.addr.String()) == 1 })
 	eventually(t, "in-flight counts back to zero", func() bool { return ub.inflight.Load() == 0 && us.inflight.Load() == 0 })
 	if us.health.fails.Load() != 0 || us.health.until.Load() != 0 {
 		t.Fatal("the upstream that connected was blamed")
@@ -371,15 +386,7 @@ func TestHedgeClientLeaves(t *testing.T) {
 // The first dial fails while the hedge is still dialling: its upstream is
 // ejected at once and the request waits for the hedge.
 func TestHedgeFirstFailsHedgeWins(t *testing.T) {
-	black, slow := deadAddr(t), addrOf(t, echo(t, "slow"))
-	gb, gs := newGate(true), newGate(false)
-	n := newFakeNet(map[netip.AddrPort]*gate{black: gb, slow: gs})
-	r := testRoute("app.test", black, slow)
-	r.ConnectTimeout = time.Minute
-	f := hedgeFixture(t, n, io.Discard, r)
-	rs := routeOf(t, f)
-	ub, us := upstreamOf(rs, black), upstreamOf(rs, slow)
-	us.inflight.Add(1) // the balancer picks the blackholed one first
+	f, _, gb, gs, ub, us := gatedPair(t)
 	type answer struct {
 		body string
 		err  error
@@ -395,13 +402,7 @@ func TestHedgeFirstFailsHedgeWins(t *testing.T) {
 		res.Body.Close()
 		done <- answer{string(b), err}
 	}()
-	for _, g := range []*gate{gb, gs} {
-		select {
-		case <-g.started:
-		case <-time.After(waitLimit):
-			t.Fatal("the dials did not both start")
-		}
-	}
+	bothStarted(t, gb, gs)
 	close(gb.release)
 	eventually(t, "the blackholed one ejected", func() bool { return ub.health.until.Load() != 0 })
 	select {
