@@ -32,14 +32,7 @@ func FuzzResponse(f *testing.F) {
 	}
 	const limit = 256
 	f.Fuzz(func(t *testing.T, data []byte, head bool) {
-		method := "GET"
-		if head {
-			method = "HEAD"
-		}
-		req, err := http.NewRequest(method, "http://upstream.test/", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		req := fuzzRequest(t, head)
 		near, far := net.Pipe()
 		done := make(chan struct{})
 		go func() {
@@ -67,4 +60,17 @@ func FuzzResponse(f *testing.F) {
 		_ = near.SetReadDeadline(time.Now().Add(waitLimit))
 		_, _ = io.Copy(io.Discard, res.Body)
 	})
+}
+
+// fuzzRequest is the request a fuzzed response answers: a GET, or a HEAD.
+func fuzzRequest(t *testing.T, head bool) *http.Request {
+	method := http.MethodGet
+	if head {
+		method = http.MethodHead
+	}
+	req, err := http.NewRequest(method, "http://upstream.test/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
 }

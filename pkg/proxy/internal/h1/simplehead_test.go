@@ -37,14 +37,7 @@ func FuzzSimpleResponse(f *testing.F) {
 		f.Add([]byte(s), false)
 	}
 	f.Fuzz(func(t *testing.T, data []byte, head bool) {
-		method := "GET"
-		if head {
-			method = "HEAD"
-		}
-		req, err := http.NewRequest(method, "http://upstream.test/", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		req := fuzzRequest(t, head)
 		br := bufio.NewReaderSize(bytes.NewReader(data), BufferSize)
 		got, ok, gerr := readSimpleResponse(br, req)
 		if !ok {
